@@ -1,0 +1,1 @@
+"""dataops-assets: Singer taps -> DuckDB lake -> dbt, as Dagster software-defined assets."""

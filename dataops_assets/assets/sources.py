@@ -1,0 +1,148 @@
+"""The one factory that turns a declared source into its Dagster assets.
+
+For each source: a subsettable multi-asset that runs the tap once for the selected streams and writes
+``landing/<source>/<stream>`` (extraction needs no lake lock, so sources extract in parallel), and a
+subsettable multi-asset that merges them into ``lake/<source>/<stream>`` inside the ``duckdb_lake`` pool,
+so only one process writes the DuckDB file at a time.
+"""
+
+# No `from __future__ import annotations` here: Dagster inspects the `context` annotation at runtime.
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import dagster as dg
+
+from dataops_assets.assets.keys import lake_key, landing_key
+from dataops_assets.automation.partitions import source_partitions, window_from_context
+from dataops_assets.config.models import PipelineConfig, SourceConfig
+from dataops_assets.lake.connection import open_lake
+from dataops_assets.landing.layout import UNPARTITIONED, LandingArea
+from dataops_assets.pipeline.extract import ExtractRequest, extract_source
+from dataops_assets.pipeline.load import StreamLoadResult, load_source
+
+LAKE_POOL = "duckdb_lake"
+
+
+def build_source_assets(pipeline: PipelineConfig, source: SourceConfig) -> list[dg.AssetsDefinition]:
+    return [_extract_asset(pipeline, source), _load_asset(pipeline, source)]
+
+
+def _streams_by_key(
+    source: SourceConfig, key_of: Callable[[str, str], dg.AssetKey]
+) -> dict[dg.AssetKey, str]:
+    return {key_of(source.name, stream): stream for stream in source.streams}
+
+
+def _extract_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsDefinition:
+    partitions_def = source_partitions(source)
+    streams = _streams_by_key(source, landing_key)
+    specs = [
+        dg.AssetSpec(
+            key,
+            group_name="landing",
+            kinds={"singer", "parquet"},
+            description=f"Records of stream {stream!r} from tap {source.tap!r}, landed as Parquet.",
+            metadata={"source": source.name, "stream": stream, "tap": source.tap},
+            skippable=True,
+        )
+        for key, stream in streams.items()
+    ]
+
+    @dg.multi_asset(
+        name=f"extract_{source.name}",
+        specs=specs,
+        can_subset=True,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
+        op_tags={"dataops/source": source.name},
+    )
+    def extract(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        selected = [streams[key] for key in streams if key in context.selected_asset_keys]
+        window = window_from_context(context, source.partitions)
+        context.log.info(f"extracting {source.name}: streams {selected}, window {window}")
+        result = extract_source(
+            ExtractRequest(source=source, streams=selected, window=window, run_id=context.run_id),
+            LandingArea(pipeline.lake.landing_dir),
+            context.log.info,
+        )
+        for stream, summary in result.streams.items():
+            yield dg.MaterializeResult(
+                asset_key=landing_key(source.name, stream),
+                metadata={
+                    "rows": summary.rows,
+                    "bytes": summary.bytes,
+                    "partitions": len(summary.rows_by_partition),
+                    "landing_dir": str(
+                        LandingArea(pipeline.lake.landing_dir).stream_dir(source.name, stream)
+                    ),
+                },
+            )
+
+    return extract
+
+
+def _load_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsDefinition:
+    partitions_def = source_partitions(source)
+    streams = _streams_by_key(source, lake_key)
+    specs = [
+        dg.AssetSpec(
+            key,
+            deps=[landing_key(source.name, stream)],
+            group_name="lake",
+            kinds={"duckdb"},
+            description=f"Lake table {source.lake_schema}.{stream}: stream {stream!r} merged on its key.",
+            metadata={
+                "table": f"{source.lake_schema}.{stream}",
+                "dagster/table_name": f"{source.lake_schema}.{stream}",
+            },
+            skippable=True,
+        )
+        for key, stream in streams.items()
+    ]
+
+    @dg.multi_asset(
+        name=f"load_{source.name}",
+        specs=specs,
+        can_subset=True,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
+        pool=LAKE_POOL,
+        op_tags={"dataops/source": source.name},
+    )
+    def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        selected = [streams[key] for key in streams if key in context.selected_asset_keys]
+        window = window_from_context(context, source.partitions)
+        partitions = window.partition_keys if window else [UNPARTITIONED]
+        with open_lake(pipeline.lake.path, timeout_seconds=pipeline.lake.lock_timeout_seconds) as connection:
+            result = load_source(
+                connection,
+                source,
+                selected,
+                partitions,
+                LandingArea(pipeline.lake.landing_dir),
+                context.run_id,
+            )
+        for stream, loaded in result.streams.items():
+            yield dg.MaterializeResult(
+                asset_key=lake_key(source.name, stream), metadata=_load_metadata(loaded)
+            )
+
+    return load
+
+
+def _load_metadata(loaded: StreamLoadResult) -> dict[str, Any]:
+    counts = loaded.counts
+    return {
+        "dagster/row_count": loaded.row_count,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, kind) for name, kind in loaded.columns.items()]
+        ),
+        "rows_landed": counts.staged,
+        "rows_inserted": counts.inserted,
+        "rows_updated": counts.updated,
+        "rows_deleted": counts.deleted,
+        "rows_skipped_stale": counts.skipped_stale,
+        "rows_deduplicated": counts.duplicates_in_batch,
+        "bytes_landed": loaded.bytes_landed,
+        "schema_changes": "\n".join(loaded.schema_changes) or "none",
+    }

@@ -1,0 +1,1 @@
+"""When things run: partitions, schedules, sensors, pools."""

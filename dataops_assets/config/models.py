@@ -1,0 +1,134 @@
+"""Typed settings for every key of ``dataops.yaml``, with the defaults a new user gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoadMethod(StrEnum):
+    """How landed rows reach a lake table (the names singer-sdk targets use for ``load_method``)."""
+
+    UPSERT = "upsert"
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+
+
+class StreamSettings(_Settings):
+    """One selected stream: overrides for what the tap's catalog says."""
+
+    replication_key: str | None = None
+    key_properties: list[str] | None = None
+    load_method: LoadMethod | None = None
+
+    def effective_load_method(self, key_properties: list[str]) -> LoadMethod:
+        """Upsert where keys exist, append otherwise, unless the user chose."""
+        if self.load_method is not None:
+            return self.load_method
+        return LoadMethod.UPSERT if key_properties else LoadMethod.APPEND
+
+
+class PartitionSettings(_Settings):
+    """Daily partitions over the replication key: partition ``D`` extracts ``[D, D+1)``."""
+
+    start_date: dt.date
+    end_date: dt.date | None = Field(
+        default=None, description="Exclusive; open-ended (up to today) if unset."
+    )
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _window_is_ordered(self) -> PartitionSettings:
+        if self.end_date is not None and self.end_date <= self.start_date:
+            raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        return self
+
+
+class ScheduleSettings(_Settings):
+    cron: str
+    timezone: str = "UTC"
+    enabled: bool = False
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_is_valid(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"{value!r} is not a valid cron expression (five fields, e.g. '0 2 * * *')")
+        return value
+
+
+class SourceConfig(_Settings):
+    """One Singer tap and the streams taken from it."""
+
+    name: str
+    tap: str = Field(description="Executable name on PATH or in the package's environment, or a path.")
+    config: dict[str, Any] = Field(default_factory=dict)
+    streams: dict[str, StreamSettings]
+    partitions: PartitionSettings | None = None
+    schedule: ScheduleSettings | None = None
+    timeout_seconds: float = Field(default=3600.0, gt=0)
+    secret_values: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_an_identifier(cls, value: str) -> str:
+        if not _SOURCE_NAME.match(value):
+            raise ValueError(
+                f"source name {value!r} must be lower-case letters, digits and underscores, starting with a "
+                "letter (it becomes the lake schema raw_<source> and part of every asset key)"
+            )
+        return value
+
+    @field_validator("streams")
+    @classmethod
+    def _at_least_one_stream(cls, value: dict[str, StreamSettings]) -> dict[str, StreamSettings]:
+        if not value:
+            raise ValueError("select at least one stream")
+        return value
+
+    @property
+    def lake_schema(self) -> str:
+        return f"raw_{self.name}"
+
+
+class LakeSettings(_Settings):
+    path: Path = Path(".dataops/lake.duckdb")
+    landing_dir: Path = Path(".dataops/landing")
+    lock_timeout_seconds: float = Field(default=900.0, gt=0)
+
+
+class DbtSettings(_Settings):
+    project_dir: Path = Path("dbt_project")
+
+
+class PipelineConfig(_Settings):
+    """The whole declaration. Relative paths are resolved against the file's folder at load."""
+
+    project_dir: Path
+    lake: LakeSettings = LakeSettings()
+    dbt: DbtSettings = DbtSettings()
+    sources: dict[str, SourceConfig]
+
+    @property
+    def lake_path(self) -> Path:
+        return self.lake.path
+
+    def source(self, name: str) -> SourceConfig:
+        try:
+            return self.sources[name]
+        except KeyError:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise KeyError(f"no source named {name!r} in the declaration (known: {known})") from None

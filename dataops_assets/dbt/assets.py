@@ -1,0 +1,73 @@
+"""dbt models as assets: incremental models tagged ``partitioned`` follow the daily calendar and get the
+run's window as ``min_date``/``max_date``; every other model is unpartitioned. Both write the lake, so both
+run in the lake pool; ``dbt build`` turns each dbt test into an asset check.
+"""
+
+# No `from __future__ import annotations` here: Dagster inspects the `context` annotation at runtime.
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from dataops_assets.assets.sources import LAKE_POOL
+from dataops_assets.automation.partitions import (
+    combined_partitions,
+    daily_partitions,
+    dbt_vars,
+    window_from_context,
+)
+from dataops_assets.config.models import PipelineConfig
+from dataops_assets.dbt.project import dbt_environment, dbt_project
+from dataops_assets.dbt.translator import DataopsDbtTranslator
+
+PARTITIONED_SELECTOR = "tag:partitioned"
+
+
+def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
+    project = dbt_project(pipeline.dbt.project_dir, pipeline.lake.path)
+    calendar = combined_partitions(source.partitions for source in pipeline.sources.values())
+    translator = DataopsDbtTranslator()
+    lake_path = pipeline.lake.path
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        exclude=PARTITIONED_SELECTOR,
+        dagster_dbt_translator=translator,
+        name="dbt_models",
+        pool=LAKE_POOL,
+    )
+    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        dbt_environment(lake_path)
+        yield from dbt.cli(["build"], context=context).stream()
+
+    if calendar is None:
+        return [dbt_models]
+    partitions_def = daily_partitions(calendar)
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        select=PARTITIONED_SELECTOR,
+        dagster_dbt_translator=translator,
+        name="dbt_partitioned_models",
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=LAKE_POOL,
+    )
+    def dbt_partitioned_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        dbt_environment(lake_path)
+        window = window_from_context(context, calendar)
+        args = ["build"]
+        if window is not None:
+            args += ["--vars", json.dumps(dbt_vars(window))]
+        yield from dbt.cli(args, context=context).stream()
+
+    return [dbt_models, dbt_partitioned_models]
+
+
+def dbt_resource(pipeline: PipelineConfig) -> DbtCliResource:
+    project = dbt_project(pipeline.dbt.project_dir, pipeline.lake.path)
+    return DbtCliResource(project_dir=project, profiles_dir=str(project.project_dir))

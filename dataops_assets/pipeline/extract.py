@@ -1,0 +1,229 @@
+"""Tap -> landing: run a source's tap for a set of streams and a window, and publish typed Parquet.
+
+Nothing becomes visible unless the tap exits cleanly and every record converts: the landing set of each
+partition is swapped into place only at the end, and a failure discards the staging folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dataops_assets.config.models import SourceConfig
+from dataops_assets.config.redaction import redact
+from dataops_assets.lake.connection import in_memory_connection
+from dataops_assets.landing.layout import LandingArea, LandingManifest
+from dataops_assets.landing.partitioning import ExtractionWindow
+from dataops_assets.landing.writer import StreamLandingWriter
+from dataops_assets.singer.catalog import Catalog, discover_catalog, select_streams, stream_id
+from dataops_assets.singer.errors import SingerError, SingerProtocolError
+from dataops_assets.singer.messages import (
+    ActivateVersionMessage,
+    BatchMessage,
+    RecordMessage,
+    SchemaMessage,
+    StateMessage,
+    parse_message,
+)
+from dataops_assets.singer.tap_process import TapProcess, resolve_executable
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class StreamExtract:
+    stream: str
+    rows: int = 0
+    bytes: int = 0
+    rows_by_partition: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ExtractResult:
+    source: str
+    streams: dict[str, StreamExtract]
+    state: Any = None
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    source: SourceConfig
+    streams: Sequence[str]
+    window: ExtractionWindow | None
+    run_id: str
+    state: Any = None
+    batch_size_rows: int = 200_000
+
+
+def extract_source(request: ExtractRequest, landing: LandingArea, log: Log) -> ExtractResult:
+    """Run the tap once for ``request`` and publish one landing set per stream per partition."""
+    source = request.source
+    staging = landing.new_staging_dir(source.name)
+    converter = in_memory_connection()
+    try:
+        return _extract(request, landing, staging, converter, log)
+    except SingerError as error:
+        raise error.located(source=source.name) from None
+    finally:
+        converter.close()
+        landing.discard(staging)
+
+
+def _extract(
+    request: ExtractRequest,
+    landing: LandingArea,
+    staging: Path,
+    converter: duckdb.DuckDBPyConnection,
+    log: Log,
+) -> ExtractResult:
+    source = request.source
+    executable = resolve_executable(source.tap)
+    tap_dir = staging / "_tap"
+    tap_dir.mkdir()
+    config_path = _write_private_json(tap_dir / "config.json", _tap_config(source, request.window))
+    catalog = select_streams(
+        discover_catalog(executable, config_path, timeout_seconds=source.timeout_seconds),
+        {name: source.streams[name] for name in request.streams},
+    )
+    catalog_path = _write_private_json(tap_dir / "catalog.json", catalog)
+    argv = [executable, "--config", str(config_path), "--catalog", str(catalog_path)]
+    if request.state is not None:
+        argv += ["--state", str(_write_private_json(tap_dir / "state.json", request.state))]
+
+    writers = {
+        name: StreamLandingWriter(
+            source=source.name,
+            stream=name,
+            staging_dir=staging / f"stream-{index}",
+            converter=converter,
+            window=request.window,
+            key_properties=source.streams[name].key_properties,
+            replication_key=source.streams[name].replication_key,
+            batch_size_rows=request.batch_size_rows,
+        )
+        for index, name in enumerate(request.streams)
+    }
+    catalog_schemas = _catalog_schemas(catalog)
+    state = _run_tap(argv, source, writers, log)
+    extracted_at = dt.datetime.now(dt.UTC).isoformat()
+    result = ExtractResult(source=source.name, streams={}, state=state)
+    for index, (name, writer) in enumerate(writers.items()):
+        if writer.schema is None:  # the tap sent nothing for the stream: the catalog still types the table
+            writer.set_schema(catalog_schemas[name])
+        landed = writer.finish()
+        summary = StreamExtract(stream=name)
+        for partition, files in landed.items():
+            staged = staging / f"publish-{index}" / partition
+            staged.mkdir(parents=True)
+            names = [_move(path, staged) for path in files.files]
+            assert writer.schema is not None
+            manifest = LandingManifest(
+                source=source.name,
+                stream=name,
+                partition=partition,
+                rows=files.rows,
+                files=names,
+                schema=writer.schema.schema,
+                key_properties=writer.key_properties,
+                replication_key=writer.replication_key,
+                extracted_at=extracted_at,
+                run_id=request.run_id,
+                bytes=files.bytes,
+                state=state,
+                table_versions=writer.table_versions,
+            )
+            landing.publish(staged, manifest)
+            summary.rows += files.rows
+            summary.bytes += files.bytes
+            summary.rows_by_partition[partition] = files.rows
+        result.streams[name] = summary
+    return result
+
+
+def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamLandingWriter], log: Log) -> Any:
+    """Feed every message to its stream's writer; return the last STATE value."""
+    state: Any = None
+    declared: set[str] = set()
+    secrets = source.secret_values
+
+    def on_stderr(text: str) -> None:
+        log(redact(text, secrets))
+
+    try:
+        with TapProcess(argv, on_stderr=on_stderr, idle_timeout_seconds=source.timeout_seconds) as tap:
+            for line_number, line in tap.lines():
+                message = parse_message(line, line_number)
+                if isinstance(message, RecordMessage):
+                    if message.stream not in declared:
+                        raise SingerProtocolError(
+                            "RECORD before any SCHEMA for its stream", stream=message.stream, line=line_number
+                        )
+                    writer = writers.get(message.stream)
+                    if writer is not None:
+                        writer.write(line, message.record, line_number)
+                elif isinstance(message, SchemaMessage):
+                    declared.add(message.stream)
+                    if message.stream in writers:
+                        writers[message.stream].set_schema(message)
+                elif isinstance(message, StateMessage):
+                    state = message.value
+                elif isinstance(message, ActivateVersionMessage):
+                    if message.stream in writers:
+                        writers[message.stream].activate_version(message.version)
+                elif isinstance(message, BatchMessage):
+                    raise SingerProtocolError(
+                        "BATCH messages are not supported by this loader yet; configure the tap to send RECORDs",
+                        stream=message.stream,
+                        line=line_number,
+                    )
+    except BaseException:
+        for writer in writers.values():
+            writer.abandon()
+        raise
+    return state
+
+
+def _tap_config(source: SourceConfig, window: ExtractionWindow | None) -> dict[str, Any]:
+    config = dict(source.config)
+    if window is not None:
+        config["start_date"], config["end_date"] = window.as_tap_bounds()
+    return config
+
+
+def _catalog_schemas(catalog: Catalog) -> dict[str, SchemaMessage]:
+    schemas = {}
+    for entry in catalog["streams"]:
+        metadata: dict[str, Any] = next(
+            (m.get("metadata", {}) for m in entry.get("metadata", []) if not m.get("breadcrumb")), {}
+        )
+        keys = metadata.get("table-key-properties") or entry.get("key_properties") or []
+        replication_key = metadata.get("replication-key") or entry.get("replication_key")
+        schemas[stream_id(entry)] = SchemaMessage(
+            stream=stream_id(entry),
+            schema=entry.get("schema") or {},
+            key_properties=list(keys),
+            bookmark_properties=[replication_key] if replication_key else [],
+        )
+    return schemas
+
+
+def _write_private_json(path: Path, document: Any) -> Path:
+    """Tap config holds secrets: readable by this user only, removed with the staging folder."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, default=str)
+    return path
+
+
+def _move(path: Path, folder: Path) -> str:
+    target = folder / path.name
+    shutil.move(str(path), target)
+    return path.name

@@ -1,0 +1,150 @@
+"""Landing -> lake: merge the landed partitions of a source's streams into ``raw_<source>`` tables.
+
+One DuckDB transaction covers every stream of the load and the source's Singer state: a failure (bad
+file, incompatible schema, a killed process) leaves the lake exactly as it was, and state never runs ahead
+of the rows it describes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from dataops_assets.config.models import SourceConfig
+from dataops_assets.lake.merge import STAGED, MergeCounts, merge_staged
+from dataops_assets.lake.names import qualified_table, quote_literal
+from dataops_assets.lake.state import ensure_bookkeeping, log_load, write_state
+from dataops_assets.lake.tables import ensure_table, existing_columns
+from dataops_assets.lake.types import column_types
+from dataops_assets.landing.layout import LandingArea, LandingManifest
+from dataops_assets.landing.writer import METADATA_COLUMNS
+
+
+@dataclass
+class StreamLoadResult:
+    stream: str
+    table: str
+    counts: MergeCounts
+    row_count: int
+    columns: dict[str, str]
+    schema_changes: list[str] = field(default_factory=list)
+    bytes_landed: int = 0
+
+
+@dataclass
+class SourceLoadResult:
+    streams: dict[str, StreamLoadResult]
+    state: Any = None
+
+
+def load_source(
+    connection: duckdb.DuckDBPyConnection,
+    source: SourceConfig,
+    streams: Sequence[str],
+    partitions: Sequence[str],
+    landing: LandingArea,
+    run_id: str,
+) -> SourceLoadResult:
+    """Load ``partitions`` of ``streams`` in one transaction; return per-stream counts."""
+    manifests = {
+        stream: [landing.read_manifest(source.name, stream, partition) for partition in partitions]
+        for stream in streams
+    }
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        ensure_bookkeeping(connection)
+        results = {
+            stream: _load_stream(connection, source, stream, manifests[stream], partitions, landing, run_id)
+            for stream in streams
+        }
+        state = _store_newest_state(
+            connection, source.name, [m for ms in manifests.values() for m in ms], run_id
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return SourceLoadResult(streams=results, state=state)
+
+
+def lake_columns(manifest: LandingManifest) -> dict[str, str]:
+    """The lake table's columns for a landed schema: the data, then the metadata columns."""
+    data = {
+        name: kind for name, kind in column_types(manifest.schema).items() if name not in METADATA_COLUMNS
+    }
+    return {**data, **METADATA_COLUMNS}
+
+
+def _load_stream(
+    connection: duckdb.DuckDBPyConnection,
+    source: SourceConfig,
+    stream: str,
+    manifests: list[LandingManifest],
+    partitions: Sequence[str],
+    landing: LandingArea,
+    run_id: str,
+) -> StreamLoadResult:
+    schema_name = source.lake_schema
+    target = qualified_table(schema_name, stream)
+    ordered = sorted(manifests, key=lambda manifest: manifest.extracted_at)
+    changes: list[str] = []
+    for manifest in ordered:
+        changes += ensure_table(connection, schema_name, stream, lake_columns(manifest))
+    files = [
+        str(landing.partition_dir(source.name, stream, manifest.partition) / name)
+        for manifest in manifests
+        for name in manifest.files
+    ]
+    if files:
+        file_list = ", ".join(quote_literal(path) for path in files)
+        connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE {STAGED} AS "
+            f"SELECT * FROM read_parquet([{file_list}], union_by_name = true)"
+        )
+    else:
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} AS SELECT * FROM {target} LIMIT 0")
+    newest = ordered[-1]
+    settings = source.streams[stream]
+    method = settings.effective_load_method(newest.key_properties)
+    counts = merge_staged(
+        connection,
+        target,
+        method=method,
+        key_properties=newest.key_properties,
+        replication_key=newest.replication_key,
+        partitions=partitions,
+    )
+    connection.execute(f"DROP TABLE {STAGED}")
+    log_load(
+        connection,
+        run_id=run_id,
+        source=source.name,
+        stream=stream,
+        partitions=partitions,
+        load_method=method.value,
+        counts=counts,
+    )
+    row = connection.execute(f"SELECT count(*) FROM {target}").fetchone()
+    return StreamLoadResult(
+        stream=stream,
+        table=f"{schema_name}.{stream}",
+        counts=counts,
+        row_count=int(row[0]) if row else 0,
+        columns=existing_columns(connection, schema_name, stream),
+        schema_changes=changes,
+        bytes_landed=sum(manifest.bytes for manifest in manifests),
+    )
+
+
+def _store_newest_state(
+    connection: duckdb.DuckDBPyConnection, source: str, manifests: list[LandingManifest], run_id: str
+) -> Any:
+    with_state = [manifest for manifest in manifests if manifest.state is not None]
+    if not with_state:
+        return None
+    newest = max(with_state, key=lambda manifest: manifest.extracted_at)
+    write_state(connection, source, newest.state, newest.extracted_at, run_id)
+    return newest.state

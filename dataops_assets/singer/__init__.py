@@ -1,0 +1,1 @@
+"""The Singer protocol: typed messages, the tap process, catalogs and selection."""

@@ -1,0 +1,59 @@
+"""``tap-dataops-sql``: any SQLAlchemy database (SQLite, PostgreSQL, MySQL/MariaDB) as Singer streams."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import singer_sdk.typing as th
+from singer_sdk import SQLTap
+
+from dataops_assets.taps.catalog import honor_replication_method
+from dataops_assets.taps.sql.stream import DataopsSQLStream
+
+
+class TapDataopsSQL(SQLTap):
+    """Streams are tables of one schema, named by bare table name, keyed by their primary key."""
+
+    name = "tap-dataops-sql"
+    default_stream_class = DataopsSQLStream
+
+    config_jsonschema: ClassVar[dict] = th.PropertiesList(
+        th.Property(
+            "sqlalchemy_url",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="SQLAlchemy URL, e.g. sqlite:///shop.sqlite or postgresql+psycopg://user@host/db.",
+        ),
+        th.Property(
+            "schema",
+            th.StringType,
+            description="Schema to discover. Default: the connection's default schema "
+            "('main' for SQLite, 'public' for PostgreSQL, the current database for MySQL/MariaDB).",
+        ),
+        th.Property(
+            "tables",
+            th.ArrayType(th.StringType),
+            description="Only discover these tables. Default: every table and view in the schema.",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            description="Inclusive lower bound on the replication key when the state has no later bookmark.",
+        ),
+        th.Property(
+            "end_date",
+            th.DateTimeType,
+            description="Exclusive upper bound on the replication key.",
+        ),
+    ).to_dict()
+
+    def __init__(self, *, catalog: Any = None, **kwargs: Any) -> None:
+        """Accept the standard Singer ``replication-method`` metadata, see ``honor_replication_method``."""
+        if isinstance(catalog, dict):
+            catalog = honor_replication_method(catalog)
+        super().__init__(catalog=catalog, **kwargs)
+
+
+if __name__ == "__main__":
+    TapDataopsSQL.cli()

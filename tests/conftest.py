@@ -1,0 +1,53 @@
+"""Shared fixtures: real database services, never mocks.
+
+Under ``CI=true`` a missing service is a failure, not a skip: CI must prove the code against the real thing.
+Locally a test may skip when the service is absent, and says why.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+POSTGRES_URL = os.environ.get("DATAOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("DATAOPS_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip locally, fail in CI, when a service the test needs is not listening."""
+    if _port_open(host, port):
+        return
+    reason = f"{name} is not listening on {host}:{port}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; under CI=true this test must run against the real service")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def mariadb_url() -> str:
+    require_service("MariaDB", "127.0.0.1", 3306)
+    return MARIADB_URL
+
+
+@pytest.fixture
+def unique_name() -> Iterator[str]:
+    """A name no parallel test shares, for schemas and tables created in the shared services."""
+    yield f"t_{uuid.uuid4().hex[:10]}"
