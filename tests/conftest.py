@@ -6,14 +6,20 @@ Locally a test may skip when the service is absent, and says why.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-POSTGRES_URL = os.environ.get("DATAOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "DATAOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 MARIADB_URL = os.environ.get("DATAOPS_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
@@ -51,3 +57,69 @@ def mariadb_url() -> str:
 def unique_name() -> Iterator[str]:
     """A name no parallel test shares, for schemas and tables created in the shared services."""
     yield f"t_{uuid.uuid4().hex[:10]}"
+
+
+FAKE_TAP_TEMPLATE = """#!{python}
+# A stand-in Singer tap for tests: prints canned output, optionally fails or hangs part-way.
+import json, os, signal, sys, time
+spec = json.load(open({spec_path!r}))
+if "--discover" in sys.argv:
+    print(json.dumps(spec["catalog"]))
+    sys.exit(0)
+if "--config" in sys.argv:
+    config = json.load(open(sys.argv[sys.argv.index("--config") + 1]))
+    json.dump(config, open({spec_path!r} + ".config-seen", "w"))
+for index, line in enumerate(spec["lines"]):
+    if spec.get("fail_at") == index:
+        sys.stderr.write("fake tap: simulated failure\\n")
+        sys.stderr.flush()
+        sys.exit(spec.get("exit_code", 3))
+    if spec.get("hang_at") == index:
+        sys.stdout.flush()
+        time.sleep(3600)
+    if spec.get("kill_at") == index:
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdout.write(line + "\\n")
+sys.stderr.write("fake tap: done\\n")
+"""
+
+
+def singer_catalog(streams: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A catalog with one entry per stream: ``{name: {"schema": ..., "key_properties": [...]}}``."""
+    return {
+        "streams": [
+            {
+                "tap_stream_id": name,
+                "stream": name,
+                "schema": spec["schema"],
+                "key_properties": spec.get("key_properties", []),
+                "metadata": [
+                    {"breadcrumb": [], "metadata": {"table-key-properties": spec.get("key_properties", [])}}
+                ],
+            }
+            for name, spec in streams.items()
+        ]
+    }
+
+
+@pytest.fixture
+def fake_tap(tmp_path: Path) -> Callable[..., Path]:
+    """Build an executable fake tap printing ``lines`` (dicts are JSON-encoded, strings are sent as-is)."""
+    counter = iter(range(1_000_000))
+
+    def build(
+        lines: list[dict[str, Any] | str],
+        catalog: dict[str, Any],
+        **behaviour: Any,
+    ) -> Path:
+        number = next(counter)
+        spec_path = tmp_path / f"fake_tap_{number}.json"
+        encoded = [line if isinstance(line, str) else json.dumps(line) for line in lines]
+        spec_path.write_text(json.dumps({"lines": encoded, "catalog": catalog, **behaviour}))
+        script = tmp_path / f"fake-tap-{number}"
+        script.write_text(FAKE_TAP_TEMPLATE.format(python=sys.executable, spec_path=str(spec_path)))
+        script.chmod(0o755)
+        return script
+
+    return build

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from dataops_assets.config.models import PartitionSettings, SourceConfig
-from dataops_assets.landing.partitioning import ExtractionWindow
+from dataops_assets.landing.partitioning import ExtractionWindow, zone
 
 PARTITION_FORMAT = "%Y-%m-%d"
 
@@ -46,7 +46,7 @@ def window_from_context(
     context: dg.AssetExecutionContext, settings: PartitionSettings | None
 ) -> ExtractionWindow | None:
     """The days this run covers: one partition, or the whole range of a single-run backfill."""
-    if settings is None or not context.has_partition_key:
+    if settings is None or not (context.has_partition_key or context.has_partition_key_range):
         return None
     time_window = context.partition_time_window
     return ExtractionWindow(
@@ -59,6 +59,14 @@ def window_from_context(
 def dbt_vars(window: ExtractionWindow) -> dict[str, str]:
     """The partition window as the vars the incremental models read (defaults live in dbt_project.yml)."""
     return {"min_date": window.start.isoformat(), "max_date": window.end.isoformat()}
+
+
+def newest_complete_partition(settings: PartitionSettings, moment: dt.datetime) -> str | None:
+    """The last whole day before ``moment`` (in the partition time zone), within the calendar."""
+    day = moment.astimezone(zone(settings.timezone)).date() - dt.timedelta(days=1)
+    if settings.end_date is not None:
+        day = min(day, settings.end_date - dt.timedelta(days=1))
+    return day.isoformat() if day >= settings.start_date else None
 
 
 def source_partitions(source: SourceConfig) -> dg.DailyPartitionsDefinition | None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 
 from dataops_assets.assets.keys import lake_key, landing_key
-from dataops_assets.automation.partitions import source_partitions
+from dataops_assets.automation.partitions import newest_complete_partition, source_partitions
 from dataops_assets.config.models import PipelineConfig, SourceConfig
 
 MAIN_JOB = "elt_all"
-
 
 
 def ingest_job(source: SourceConfig) -> dg.UnresolvedAssetJobDefinition:
@@ -23,13 +24,14 @@ def ingest_job(source: SourceConfig) -> dg.UnresolvedAssetJobDefinition:
     )
 
 
-def source_schedule(source: SourceConfig, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition | None:
+def source_schedule(
+    source: SourceConfig, job: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition | None:
     """The source's cron. A partitioned source's tick runs the newest complete day at the tick's time."""
     settings = source.schedule
     if settings is None:
         return None
     status = dg.DefaultScheduleStatus.RUNNING if settings.enabled else dg.DefaultScheduleStatus.STOPPED
-    partitions_def = source_partitions(source)
 
     @dg.schedule(
         name=f"{source.name}_schedule",
@@ -40,9 +42,10 @@ def source_schedule(source: SourceConfig, job: dg.UnresolvedAssetJobDefinition) 
         description=f"Extract and load {source.name} on '{settings.cron}' ({settings.timezone}).",
     )
     def ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        if partitions_def is None:
+        if source.partitions is None:
             return dg.RunRequest()
-        key = partitions_def.get_last_partition_key(current_time=context.scheduled_execution_time)
+        moment = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+        key = newest_complete_partition(source.partitions, moment)
         if key is None:
             return dg.SkipReason(f"no complete partition of {source.name} yet")
         return dg.RunRequest(partition_key=key)

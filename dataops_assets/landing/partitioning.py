@@ -34,9 +34,9 @@ class ExtractionWindow:
 
     def as_tap_bounds(self) -> tuple[str, str]:
         """``start_date``/``end_date`` as RFC 3339 instants in the partition time zone."""
-        zone = _zone(self.timezone)
-        start = dt.datetime.combine(self.start, dt.time(), tzinfo=zone)
-        end = dt.datetime.combine(self.end, dt.time(), tzinfo=zone)
+        tz = zone(self.timezone)
+        start = dt.datetime.combine(self.start, dt.time(), tzinfo=tz)
+        end = dt.datetime.combine(self.end, dt.time(), tzinfo=tz)
         return start.isoformat(), end.isoformat()
 
 
@@ -63,7 +63,7 @@ def partition_expression(
     return f"coalesce(strftime({clamped}, '%Y-%m-%d'), {quote_literal(last)})"
 
 
-def _zone(name: str) -> dt.tzinfo:
+def zone(name: str) -> dt.tzinfo:
     if name.upper() == "UTC":
         return dt.UTC
     from zoneinfo import ZoneInfo

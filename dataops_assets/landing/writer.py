@@ -168,7 +168,7 @@ class StreamLandingWriter:
 
     def _convert(self, segment: _Segment) -> None:
         output_dir = self._staging_dir / "parts"
-        query = self._conversion_query(segment)
+        query = self._conversion_query(segment, segment.spill_path)
         try:
             self._converter.execute(
                 f"COPY ({query}) TO {quote_literal(str(output_dir))} (FORMAT parquet, COMPRESSION zstd, "
@@ -185,7 +185,7 @@ class StreamLandingWriter:
                 landed.bytes += path.stat().st_size
                 landed.files.append(path)
 
-    def _conversion_query(self, segment: _Segment) -> str:
+    def _conversion_query(self, segment: _Segment, spill_path: Path) -> str:
         schema = segment.schema.schema
         types = column_types(schema)
         record_struct = ", ".join(f"{quote_identifier(name)} {kind}" for name, kind in types.items())
@@ -214,7 +214,7 @@ class StreamLandingWriter:
             f"{quote_literal(name)}: {quote_literal(kind)}" for name, kind in columns.items()
         )
         reader = (
-            f"read_json({quote_literal(str(segment.spill_path))}, format='newline_delimited', "
+            f"read_json({quote_literal(str(spill_path))}, format='newline_delimited', "
             f"columns={{{columns_sql}}}, maximum_object_size={_MAX_RECORD_BYTES})"
         )
         return (
@@ -222,21 +222,32 @@ class StreamLandingWriter:
         )
 
     def _located_error(self, segment: _Segment, error: duckdb.Error) -> RecordValidationError:
-        """Point DuckDB's complaint about a spill line back at the tap's output line."""
+        """Point DuckDB's complaint at the tap's output line of the first record that does not convert."""
         reason = str(error).split("\n")[0].removeprefix("Invalid Input Error: ")
         reason = re.sub(r' in file "[^"]*"', "", reason)
-        tap_line = None
-        if match := _SPILL_LINE.search(reason):
-            tap_line = _tap_line_of(segment.spill_path, int(match.group(1)))
-            reason = _SPILL_LINE.sub("", reason).replace(", :", ":").strip()
+        reason = _SPILL_LINE.sub("", reason).replace(", :", ":").strip()
         reason = reason.replace("JSON transform error", "record does not match its SCHEMA")
-        return RecordValidationError(reason, stream=self.stream, line=tap_line)
+        return RecordValidationError(reason, stream=self.stream, line=self._first_bad_tap_line(segment))
 
-
-def _tap_line_of(spill_path: Path, spill_line: int) -> int | None:
-    with spill_path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if number == spill_line:
-                match = re.match(rb'\{"s":(\d+),', line)
-                return int(match.group(1)) if match else None
-    return None
+    def _first_bad_tap_line(self, segment: _Segment) -> int | None:
+        """Bisect the batch: DuckDB's own line numbers are approximate for some types (timestamps)."""
+        lines = segment.spill_path.read_bytes().splitlines(keepends=True)
+        probe = segment.spill_path.with_suffix(".probe.jsonl")
+        low, high = 0, len(lines)
+        try:
+            while high - low > 1:
+                middle = (low + high) // 2
+                probe.write_bytes(b"".join(lines[low:middle]))
+                try:
+                    self._converter.execute(
+                        f"CREATE OR REPLACE TEMP TABLE _probe AS {self._conversion_query(segment, probe)}"
+                    )
+                except duckdb.Error:
+                    high = middle
+                else:
+                    low = middle
+        finally:
+            probe.unlink(missing_ok=True)
+            self._converter.execute("DROP TABLE IF EXISTS _probe")
+        match = re.match(rb'\{"s":(\d+),', lines[low]) if lines else None
+        return int(match.group(1)) if match else None

@@ -194,7 +194,7 @@ def test_files_are_read_in_sorted_path_order_and_only_when_matching(tmp_path: Pa
     assert sync(config).values("n", "n") == [0, 1, 2, 3]
 
 
-WINDOW_RECORDS = [
+WINDOW_RECORDS: list[dict[str, Any]] = [
     {"id": "before-start", "at": "2024-01-02T01:00:00+02:00"},  # 2024-01-01T23:00Z
     {"id": "on-start", "at": "2024-01-02T00:00:00Z"},
     {"id": "late-local", "at": "2024-01-01T23:30:00-05:00"},  # 2024-01-02T04:30Z

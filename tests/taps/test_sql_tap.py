@@ -221,6 +221,7 @@ def test_state_bookmark_resumes_with_only_the_changes(
             "INSERT INTO orders (customer_id, status, ordered_at, updated_at) VALUES (1, 'placed', ?, ?)",
             (later, later),
         ).lastrowid
+    assert new_id is not None
     second = sync(tmp_path, config, catalog, state=first.state)
 
     boundary = sqlite_ids(shop, "SELECT id FROM orders WHERE updated_at = ?", _sql_time(bookmark))

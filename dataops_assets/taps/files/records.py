@@ -136,7 +136,11 @@ def convert_csv_value(text: str, property_schema: dict[str, Any]) -> Any:
     """
     types = _types(property_schema)
     if text == "":
-        return None if "null" in types or not types else ""
+        if "null" in types or not types:
+            return None
+        if "string" in types:
+            return ""
+        raise ValueError("empty, but the schema does not allow null")
     for kind in ("integer", "number", "boolean", "object", "array"):
         if kind in types:
             try:
@@ -158,12 +162,18 @@ def _types(property_schema: dict[str, Any]) -> set[str]:
     return types
 
 
+def _to_integer(text: str) -> int:
+    # int() alone would also take '1_000' and ' 7 ', which no CSV writer means as numbers.
+    if not re.match(r"^[+-]?\d+$", text):
+        raise ValueError(f"{text!r} is not an integer")
+    return int(text)
+
+
 def _to_decimal(text: str) -> Decimal:
     # Decimal, not float: '19.99' must reach the target as 19.99, and Decimal keeps every digit.
-    value = Decimal(text)
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a finite number")
-    return value
+    if not CSV_NUMBER.match(text):
+        raise ValueError(f"{text!r} is not a number")
+    return Decimal(text)
 
 
 def _to_boolean(text: str) -> bool:
@@ -186,7 +196,7 @@ def _to_json(expected: type) -> Any:
 
 
 _CONVERTERS: dict[str, Any] = {
-    "integer": int,
+    "integer": _to_integer,
     "number": _to_decimal,
     "boolean": _to_boolean,
     "object": _to_json(dict),
