@@ -10,6 +10,8 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 export DATAOPS_PROJECT_DIR := $(CURDIR)
 
+PYTHON_PATHS := dataops_assets tests $(wildcard bench)
+
 .PHONY: setup run ui test lint typecheck demo-data bench clean
 
 setup: $(STAMP)
@@ -32,8 +34,8 @@ ui: setup
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: setup
-	$(BIN)/ruff check dataops_assets tests bench
-	$(BIN)/ruff format --check dataops_assets tests bench
+	$(BIN)/ruff check $(PYTHON_PATHS)
+	$(BIN)/ruff format --check $(PYTHON_PATHS)
 
 typecheck: setup
 	$(BIN)/mypy
