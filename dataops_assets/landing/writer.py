@@ -1,9 +1,13 @@
-"""Turn one stream's Singer RECORD lines into typed Parquet files, without a Python object per value.
+"""Turn one stream's Singer records into typed rows, without a Python object per value.
 
-Each RECORD line is appended verbatim to a spill file (wrapped with its line number, so errors and
-``_sdc_sequence`` can point back at the tap's output). When a batch is full, or the stream's SCHEMA
-changes, DuckDB (in memory, never the lake file) reads the spill with column types taken from the SCHEMA
-and writes Parquet split by partition. Memory stays bounded by the batch, not the stream.
+Each RECORD line is appended verbatim to a spill file, wrapped with its line number so errors and
+``_sdc_sequence`` point back at the tap's output. When a batch is full, or the stream's SCHEMA changes,
+DuckDB reads the spill with column types taken from the SCHEMA and hands the typed rows to a sink: Parquet
+landing files for the Dagster pipeline, a staging table for the standalone target. BATCH messages skip the
+spill: DuckDB reads their files directly. Memory stays bounded by the batch, not the stream.
+
+Validation happens in DuckDB too: a value that does not convert, or a missing key property, fails the
+batch; the batch is then bisected to name the exact line of the tap's output.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Protocol
+from urllib.parse import unquote, urlparse
 
 import duckdb
 import pyarrow.parquet as pq
@@ -22,7 +27,7 @@ from dataops_assets.lake.names import quote_identifier, quote_literal
 from dataops_assets.lake.types import column_types
 from dataops_assets.landing.partitioning import ExtractionWindow, partition_expression, partition_keys
 from dataops_assets.singer.errors import RecordValidationError, SingerProtocolError
-from dataops_assets.singer.messages import SchemaMessage
+from dataops_assets.singer.messages import BatchMessage, SchemaMessage
 
 METADATA_COLUMNS: dict[str, str] = {
     "_sdc_extracted_at": "TIMESTAMPTZ",
@@ -33,8 +38,16 @@ METADATA_COLUMNS: dict[str, str] = {
     "_sdc_table_version": "BIGINT",
     "_dataops_partition": "VARCHAR",
 }
-_SPILL_LINE = re.compile(r"in line (\d+)")
 _MAX_RECORD_BYTES = 512 * 1024 * 1024
+_SEQUENCE_PREFIX = re.compile(rb'\{"s":(\d+),')
+
+
+class BatchSink(Protocol):
+    """Where a stream's typed batches go. ``query`` is a SELECT producing the lake's columns."""
+
+    connection: duckdb.DuckDBPyConnection
+
+    def write(self, query: str, batch_number: int) -> None: ...
 
 
 @dataclass
@@ -44,45 +57,66 @@ class LandedPartition:
     files: list[Path] = field(default_factory=list)
 
 
+class ParquetSink:
+    """Typed batches as Parquet files, split into one folder per partition (the landing layout)."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, output_dir: Path) -> None:
+        self.connection = connection
+        self.output_dir = output_dir
+        self.partitions: dict[str, LandedPartition] = defaultdict(LandedPartition)
+
+    def write(self, query: str, batch_number: int) -> None:
+        prefix = f"batch{batch_number:06d}-"
+        self.connection.execute(
+            f"COPY ({query}) TO {quote_literal(str(self.output_dir))} (FORMAT parquet, COMPRESSION zstd, "
+            "PARTITION_BY (_dataops_partition), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true, "
+            f"FILENAME_PATTERN '{prefix}{{i}}')"
+        )
+        for folder in self.output_dir.glob("_dataops_partition=*"):
+            landed = self.partitions[folder.name.split("=", 1)[1]]
+            for path in sorted(folder.glob(f"{prefix}*.parquet")):
+                landed.rows += pq.read_metadata(path).num_rows
+                landed.bytes += path.stat().st_size
+                landed.files.append(path)
+
+
 @dataclass
-class _Segment:
+class _Spill:
     number: int
     schema: SchemaMessage
-    spill_path: Path
+    path: Path
     handle: IO[bytes]
     rows: int = 0
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
-class StreamLandingWriter:
-    """Collects one stream's records for one extraction and writes them as Parquet under ``staging_dir``."""
+class StreamWriter:
+    """Collects one stream's records for one run and sends them, typed, to its sink in batches."""
 
     def __init__(
         self,
         *,
-        source: str,
         stream: str,
-        staging_dir: Path,
-        converter: duckdb.DuckDBPyConnection,
-        window: ExtractionWindow | None,
+        spill_dir: Path,
+        sink: BatchSink,
+        window: ExtractionWindow | None = None,
         key_properties: list[str] | None = None,
         replication_key: str | None = None,
         batch_size_rows: int = 200_000,
     ) -> None:
-        self.source = source
         self.stream = stream
-        self._staging_dir = staging_dir
-        self._converter = converter
+        self.sink = sink
+        self._spill_dir = spill_dir
         self._window = window
         self._key_override = key_properties
         self._replication_key_override = replication_key
         self._batch_size_rows = batch_size_rows
-        self._segment: _Segment | None = None
-        self._segment_count = 0
+        self._spill: _Spill | None = None
+        self._batch_count = 0
         self.schema: SchemaMessage | None = None
         self.table_versions: list[int] = []
-        self.partitions: dict[str, LandedPartition] = defaultdict(LandedPartition)
-        staging_dir.mkdir(parents=True, exist_ok=True)
+        self.rows_received = 0
+        spill_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def key_properties(self) -> list[str]:
@@ -98,149 +132,182 @@ class StreamLandingWriter:
             return self.schema.bookmark_properties[0]
         return None
 
+    @property
+    def pending_rows(self) -> int:
+        return self._spill.rows if self._spill else 0
+
     def set_schema(self, message: SchemaMessage) -> None:
         """A new SCHEMA closes the current batch: each batch is typed by the schema it was sent under."""
         if self.schema is not None and message == self.schema:
             return
-        self._close_segment()
-        properties = message.schema.get("properties")
-        if not isinstance(properties, dict) or not properties:
-            raise SingerProtocolError("SCHEMA has no properties", stream=self.stream)
-        missing = [key for key in self._key_override or message.key_properties if key not in properties]
-        if missing:
-            raise SingerProtocolError(
-                f"key properties {missing} are not in the stream's schema properties", stream=self.stream
-            )
+        check_schema(message, self._key_override)
+        self.flush()
         self.schema = message
 
-    def write(self, line: bytes, record: dict[str, Any], line_number: int) -> None:
+    def write_record_line(self, line: bytes, line_number: int) -> None:
+        """Spill one RECORD line as it came; DuckDB parses and types it when the batch closes."""
         if self.schema is None:
             raise SingerProtocolError(
                 "RECORD before any SCHEMA for its stream", stream=self.stream, line=line_number
             )
-        for key in self.key_properties:
-            if record.get(key) is None:
-                raise RecordValidationError(
-                    f"record has no value for key property {key!r}", stream=self.stream, line=line_number
-                )
-        segment = self._segment or self._open_segment()
-        segment.handle.write(b'{"s":%d,"m":%b}\n' % (line_number, line.strip()))
-        segment.rows += 1
-        if segment.rows >= self._batch_size_rows:
-            self._close_segment()
+        spill = self._spill or self._open_spill()
+        spill.handle.write(b'{"s":%d,"m":%b}\n' % (line_number, line.strip()))
+        spill.rows += 1
+        self.rows_received += 1
+        if spill.rows >= self._batch_size_rows:
+            self.flush()
+
+    def write_batch_files(self, message: BatchMessage, line_number: int) -> None:
+        """A singer-sdk BATCH: DuckDB reads its JSONL (optionally gzipped) or Parquet files directly."""
+        if self.schema is None:
+            raise SingerProtocolError(
+                "BATCH before any SCHEMA for its stream", stream=self.stream, line=line_number
+            )
+        self.flush()
+        paths = [_local_path(url, self.stream, line_number) for url in message.manifest]
+        if not paths:
+            return
+        file_format = str(message.encoding.get("format", "jsonl")).lower()
+        if file_format not in {"jsonl", "parquet"}:
+            raise SingerProtocolError(
+                f"BATCH format {file_format!r} is not supported (jsonl or parquet)",
+                stream=self.stream,
+                line=line_number,
+            )
+        self._batch_count += 1
+        query = self._batch_query(self.schema, paths, file_format, line_number)
+        try:
+            self.sink.write(query, self._batch_count)
+        except duckdb.Error as error:
+            raise RecordValidationError(
+                f"BATCH files do not match the stream's SCHEMA: {_duckdb_reason(error)}",
+                stream=self.stream,
+                line=line_number,
+            ) from None
+        self.rows_received += _count_rows(self.sink.connection, paths, file_format)
 
     def activate_version(self, version: int) -> None:
         self.table_versions.append(version)
 
-    def finish(self) -> dict[str, LandedPartition]:
-        """Flush the last batch. Every partition of the window is present, with zero rows if none came."""
-        self._close_segment()
-        for key in partition_keys(self._window):
-            self.partitions[key]
-        return dict(self.partitions)
+    def flush(self) -> None:
+        """Type and hand over whatever is spilled (every batch boundary and the end of the run)."""
+        spill, self._spill = self._spill, None
+        if spill is None:
+            return
+        spill.handle.close()
+        try:
+            self._batch_count += 1
+            self.sink.write(self._spill_query(spill, spill.path), self._batch_count)
+        except duckdb.Error as error:
+            raise self._located_error(spill, error) from None
+        finally:
+            spill.path.unlink(missing_ok=True)
+
+    def expected_partitions(self) -> list[str]:
+        return partition_keys(self._window)
 
     def abandon(self) -> None:
-        if self._segment is not None:
-            self._segment.handle.close()
-            self._segment = None
+        if self._spill is not None:
+            self._spill.handle.close()
+            self._spill = None
 
-    def _open_segment(self) -> _Segment:
+    def _open_spill(self) -> _Spill:
         assert self.schema is not None
-        self._segment_count += 1
-        spill_path = self._staging_dir / f"spill-{self._segment_count:06d}.jsonl"
-        self._segment = _Segment(
-            number=self._segment_count,
+        path = self._spill_dir / f"spill-{self._batch_count + 1:06d}.jsonl"
+        self._spill = _Spill(
+            number=self._batch_count + 1,
             schema=self.schema,
-            spill_path=spill_path,
-            handle=spill_path.open("wb", buffering=1024 * 1024),
+            path=path,
+            handle=path.open("wb", buffering=1 << 20),
         )
-        return self._segment
+        return self._spill
 
-    def _close_segment(self) -> None:
-        segment, self._segment = self._segment, None
-        if segment is None:
-            return
-        segment.handle.close()
-        try:
-            self._convert(segment)
-        finally:
-            segment.spill_path.unlink(missing_ok=True)
-
-    def _convert(self, segment: _Segment) -> None:
-        output_dir = self._staging_dir / "parts"
-        query = self._conversion_query(segment, segment.spill_path)
-        try:
-            self._converter.execute(
-                f"COPY ({query}) TO {quote_literal(str(output_dir))} (FORMAT parquet, COMPRESSION zstd, "
-                f"PARTITION_BY (_dataops_partition), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true, "
-                f"FILENAME_PATTERN 'seg{segment.number:06d}-{{i}}')"
-            )
-        except duckdb.Error as error:
-            raise self._located_error(segment, error) from None
-        for folder in output_dir.glob("_dataops_partition=*"):
-            partition = folder.name.split("=", 1)[1]
-            for path in sorted(folder.glob(f"seg{segment.number:06d}-*.parquet")):
-                landed = self.partitions[partition]
-                landed.rows += pq.read_metadata(path).num_rows
-                landed.bytes += path.stat().st_size
-                landed.files.append(path)
-
-    def _conversion_query(self, segment: _Segment, spill_path: Path) -> str:
-        schema = segment.schema.schema
-        types = column_types(schema)
+    def _spill_query(self, spill: _Spill, path: Path) -> str:
+        types = column_types(spill.schema.schema)
         record_struct = ", ".join(f"{quote_identifier(name)} {kind}" for name, kind in types.items())
         message_struct = f"STRUCT(record STRUCT({record_struct}), time_extracted VARCHAR, version BIGINT)"
-        columns = {"s": "BIGINT", "m": message_struct}
+        reader = (
+            f"read_json({quote_literal(str(path))}, format='newline_delimited', "
+            f"columns={{'s': 'BIGINT', 'm': {quote_literal(message_struct)}}}, maximum_object_size={_MAX_RECORD_BYTES})"
+        )
+        rows = (
+            f"SELECT s, m.time_extracted AS time_extracted, m.version AS version, m.record AS r FROM {reader}"
+        )
+        return self._typed_rows(spill.schema, rows, spill.received_at)
+
+    def _batch_query(
+        self, schema: SchemaMessage, paths: list[Path], file_format: str, line_number: int
+    ) -> str:
+        types = column_types(schema.schema)
+        file_list = "[" + ", ".join(quote_literal(str(path)) for path in paths) + "]"
+        if file_format == "jsonl":
+            record_struct = ", ".join(f"{quote_identifier(name)} {kind}" for name, kind in types.items())
+            source = (
+                f"read_json({file_list}, format='newline_delimited', records='false', "
+                f"columns={{'r': {quote_literal(f'STRUCT({record_struct})')}}}, maximum_object_size={_MAX_RECORD_BYTES})"
+            )
+            record = "r"
+        else:
+            source = f"read_parquet({file_list}, union_by_name = true)"
+            fields = ", ".join(
+                f"{quote_identifier(name)} := CAST({quote_identifier(name)} AS {kind})"
+                for name, kind in types.items()
+            )
+            record = f"struct_pack({fields})"
+        rows = f"SELECT {line_number} AS s, NULL AS time_extracted, NULL::BIGINT AS version, {record} AS r FROM {source}"
+        return self._typed_rows(schema, rows, dt.datetime.now(dt.UTC))
+
+    def _typed_rows(self, schema: SchemaMessage, rows: str, received_at: dt.datetime) -> str:
+        """The lake's columns from rows ``(s, time_extracted, version, r)``, with key checks as a filter."""
+        types = column_types(schema.schema)
         data_columns = [
             f"r.{quote_identifier(name)} AS {quote_identifier(name)}"
             for name in types
             if name not in METADATA_COLUMNS
         ]
-        received = f"TIMESTAMPTZ {quote_literal(segment.received_at.isoformat())}"
+        received = f"TIMESTAMPTZ {quote_literal(received_at.isoformat())}"
         batched = f"TIMESTAMPTZ {quote_literal(dt.datetime.now(dt.UTC).isoformat())}"
         deleted = "TRY_CAST(r._sdc_deleted_at AS TIMESTAMPTZ)" if "_sdc_deleted_at" in types else "NULL"
-        rep_key = self.replication_key
-        partition = partition_expression(self._window, rep_key, types.get(rep_key) if rep_key else None)
+        replication_key = self.replication_key
+        partition = partition_expression(
+            self._window, replication_key, types.get(replication_key) if replication_key else None
+        )
         metadata = [
-            f"coalesce(TRY_CAST(m.time_extracted AS TIMESTAMPTZ), {received}) AS _sdc_extracted_at",
+            f"coalesce(TRY_CAST(time_extracted AS TIMESTAMPTZ), {received}) AS _sdc_extracted_at",
             f"{received} AS _sdc_received_at",
             f"{batched} AS _sdc_batched_at",
             f"CAST({deleted} AS TIMESTAMPTZ) AS _sdc_deleted_at",
             "s AS _sdc_sequence",
-            "m.version AS _sdc_table_version",
+            "version AS _sdc_table_version",
             f"{partition} AS _dataops_partition",
         ]
-        columns_sql = ", ".join(
-            f"{quote_literal(name)}: {quote_literal(kind)}" for name, kind in columns.items()
-        )
-        reader = (
-            f"read_json({quote_literal(str(spill_path))}, format='newline_delimited', "
-            f"columns={{{columns_sql}}}, maximum_object_size={_MAX_RECORD_BYTES})"
-        )
-        return (
-            f"SELECT {', '.join([*data_columns, *metadata])} FROM (SELECT s, m, m.record AS r FROM {reader})"
+        guards = [
+            f"CASE WHEN r.{quote_identifier(key)} IS NULL THEN "
+            f"error({quote_literal(f'record has no value for key property {key!r}')}) ELSE true END"
+            for key in self.key_properties
+        ]
+        where = f" WHERE {' AND '.join(guards)}" if guards else ""
+        return f"SELECT {', '.join([*data_columns, *metadata])} FROM ({rows}){where}"
+
+    def _located_error(self, spill: _Spill, error: duckdb.Error) -> RecordValidationError:
+        """Name the tap's output line of the first record in the batch that does not convert."""
+        return RecordValidationError(
+            _duckdb_reason(error), stream=self.stream, line=self._first_bad_line(spill)
         )
 
-    def _located_error(self, segment: _Segment, error: duckdb.Error) -> RecordValidationError:
-        """Point DuckDB's complaint at the tap's output line of the first record that does not convert."""
-        reason = str(error).split("\n")[0].removeprefix("Invalid Input Error: ")
-        reason = re.sub(r' in file "[^"]*"', "", reason)
-        reason = _SPILL_LINE.sub("", reason).replace(", :", ":").strip()
-        reason = reason.replace("JSON transform error", "record does not match its SCHEMA")
-        return RecordValidationError(reason, stream=self.stream, line=self._first_bad_tap_line(segment))
-
-    def _first_bad_tap_line(self, segment: _Segment) -> int | None:
+    def _first_bad_line(self, spill: _Spill) -> int | None:
         """Bisect the batch: DuckDB's own line numbers are approximate for some types (timestamps)."""
-        lines = segment.spill_path.read_bytes().splitlines(keepends=True)
-        probe = segment.spill_path.with_suffix(".probe.jsonl")
+        lines = spill.path.read_bytes().splitlines(keepends=True)
+        probe = spill.path.with_suffix(".probe.jsonl")
         low, high = 0, len(lines)
+        connection = self.sink.connection
         try:
             while high - low > 1:
                 middle = (low + high) // 2
                 probe.write_bytes(b"".join(lines[low:middle]))
                 try:
-                    self._converter.execute(
-                        f"CREATE OR REPLACE TEMP TABLE _probe AS {self._conversion_query(segment, probe)}"
+                    connection.execute(
+                        f"CREATE OR REPLACE TEMP TABLE _probe AS {self._spill_query(spill, probe)}"
                     )
                 except duckdb.Error:
                     high = middle
@@ -248,6 +315,62 @@ class StreamLandingWriter:
                     low = middle
         finally:
             probe.unlink(missing_ok=True)
-            self._converter.execute("DROP TABLE IF EXISTS _probe")
-        match = re.match(rb'\{"s":(\d+),', lines[low]) if lines else None
+            connection.execute("DROP TABLE IF EXISTS _probe")
+        match = _SEQUENCE_PREFIX.match(lines[low]) if lines else None
         return int(match.group(1)) if match else None
+
+
+def check_schema(message: SchemaMessage, key_override: list[str] | None = None) -> None:
+    """Refuse schemas the lake cannot hold faithfully: no properties, unknown keys, colliding names."""
+    properties = message.schema.get("properties")
+    if not isinstance(properties, dict) or not properties:
+        raise SingerProtocolError("SCHEMA has no properties", stream=message.stream)
+    missing = [key for key in key_override or message.key_properties if key not in properties]
+    if missing:
+        raise SingerProtocolError(
+            f"key properties {missing} are not in the stream's schema", stream=message.stream
+        )
+    seen: dict[str, str] = {}
+    for name in properties:
+        folded = name.casefold()
+        if folded in seen:
+            raise SingerProtocolError(
+                f"properties {seen[folded]!r} and {name!r} collide: DuckDB column names ignore case, "
+                "so both would land in one column; rename one in the tap or with a stream map",
+                stream=message.stream,
+            )
+        seen[folded] = name
+
+
+def _duckdb_reason(error: duckdb.Error) -> str:
+    reason = str(error).split("\n")[0]
+    for prefix in ("Invalid Input Error: ", "Conversion Error: ", "Binder Error: "):
+        reason = reason.removeprefix(prefix)
+    reason = re.sub(r' in file "[^"]*"', "", reason)
+    reason = re.sub(r",? in line \d+", "", reason).strip()
+    return reason.replace("JSON transform error", "record does not match its SCHEMA")
+
+
+def _local_path(url: str, stream: str, line_number: int) -> Path:
+    parsed = urlparse(url)
+    if parsed.scheme not in {"", "file"}:
+        raise SingerProtocolError(
+            f"BATCH file {url!r} is not a local file (only file:// manifests are read)",
+            stream=stream,
+            line=line_number,
+        )
+    path = Path(unquote(parsed.path) if parsed.scheme else url)
+    if not path.is_file():
+        raise SingerProtocolError(f"BATCH file {path} does not exist", stream=stream, line=line_number)
+    return path
+
+
+def _count_rows(connection: duckdb.DuckDBPyConnection, paths: list[Path], file_format: str) -> int:
+    file_list = "[" + ", ".join(quote_literal(str(path)) for path in paths) + "]"
+    reader = (
+        f"read_parquet({file_list})"
+        if file_format == "parquet"
+        else f"read_json({file_list}, format='newline_delimited', records='false', columns={{'r': 'JSON'}})"
+    )
+    row = connection.execute(f"SELECT count(*) FROM {reader}").fetchone()
+    return int(row[0]) if row else 0

@@ -22,17 +22,11 @@ from dataops_assets.config.redaction import redact
 from dataops_assets.lake.connection import in_memory_connection
 from dataops_assets.landing.layout import LandingArea, LandingManifest
 from dataops_assets.landing.partitioning import ExtractionWindow
-from dataops_assets.landing.writer import StreamLandingWriter
+from dataops_assets.landing.writer import LandedPartition, ParquetSink, StreamWriter
 from dataops_assets.singer.catalog import Catalog, discover_catalog, select_streams, stream_id
-from dataops_assets.singer.errors import SingerError, SingerProtocolError
-from dataops_assets.singer.messages import (
-    ActivateVersionMessage,
-    BatchMessage,
-    RecordMessage,
-    SchemaMessage,
-    StateMessage,
-    parse_message,
-)
+from dataops_assets.singer.errors import SingerError
+from dataops_assets.singer.messages import SchemaMessage
+from dataops_assets.singer.router import SingerRouter
 from dataops_assets.singer.tap_process import TapProcess, resolve_executable
 
 Log = Callable[[str], None]
@@ -99,11 +93,10 @@ def _extract(
         argv += ["--state", str(_write_private_json(tap_dir / "state.json", request.state))]
 
     writers = {
-        name: StreamLandingWriter(
-            source=source.name,
+        name: StreamWriter(
             stream=name,
-            staging_dir=staging / f"stream-{index}",
-            converter=converter,
+            spill_dir=staging / f"stream-{index}",
+            sink=ParquetSink(converter, staging / f"stream-{index}" / "parts"),
             window=request.window,
             key_properties=source.streams[name].key_properties,
             replication_key=source.streams[name].replication_key,
@@ -118,41 +111,42 @@ def _extract(
     for index, (name, writer) in enumerate(writers.items()):
         if writer.schema is None:  # the tap sent nothing for the stream: the catalog still types the table
             writer.set_schema(catalog_schemas[name])
-        landed = writer.finish()
+        writer.flush()
+        assert writer.schema is not None and isinstance(writer.sink, ParquetSink)
         summary = StreamExtract(stream=name)
-        for partition, files in landed.items():
+        for partition in writer.expected_partitions() + sorted(writer.sink.partitions):
+            if partition in summary.rows_by_partition:
+                continue
+            landed = writer.sink.partitions.get(partition, LandedPartition())
             staged = staging / f"publish-{index}" / partition
             staged.mkdir(parents=True)
-            names = [_move(path, staged) for path in files.files]
-            assert writer.schema is not None
             manifest = LandingManifest(
                 source=source.name,
                 stream=name,
                 partition=partition,
-                rows=files.rows,
-                files=names,
+                rows=landed.rows,
+                files=[_move(path, staged) for path in landed.files],
                 schema=writer.schema.schema,
                 key_properties=writer.key_properties,
                 replication_key=writer.replication_key,
                 extracted_at=extracted_at,
                 run_id=request.run_id,
-                bytes=files.bytes,
+                bytes=landed.bytes,
                 state=state,
                 table_versions=writer.table_versions,
             )
             landing.publish(staged, manifest)
-            summary.rows += files.rows
-            summary.bytes += files.bytes
-            summary.rows_by_partition[partition] = files.rows
+            summary.rows += landed.rows
+            summary.bytes += landed.bytes
+            summary.rows_by_partition[partition] = landed.rows
         result.streams[name] = summary
     return result
 
 
-def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamLandingWriter], log: Log) -> Any:
+def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamWriter], log: Log) -> Any:
     """Feed every message to its stream's writer; return the last STATE value."""
-    state: Any = None
-    declared: set[str] = set()
     secrets = source.secret_values
+    router = SingerRouter(lambda schema: writers.get(schema.stream))
 
     def on_stderr(text: str) -> None:
         log(redact(text, secrets))
@@ -160,35 +154,11 @@ def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamLan
     try:
         with TapProcess(argv, on_stderr=on_stderr, idle_timeout_seconds=source.timeout_seconds) as tap:
             for line_number, line in tap.lines():
-                message = parse_message(line, line_number)
-                if isinstance(message, RecordMessage):
-                    if message.stream not in declared:
-                        raise SingerProtocolError(
-                            "RECORD before any SCHEMA for its stream", stream=message.stream, line=line_number
-                        )
-                    writer = writers.get(message.stream)
-                    if writer is not None:
-                        writer.write(line, message.record, line_number)
-                elif isinstance(message, SchemaMessage):
-                    declared.add(message.stream)
-                    if message.stream in writers:
-                        writers[message.stream].set_schema(message)
-                elif isinstance(message, StateMessage):
-                    state = message.value
-                elif isinstance(message, ActivateVersionMessage):
-                    if message.stream in writers:
-                        writers[message.stream].activate_version(message.version)
-                elif isinstance(message, BatchMessage):
-                    raise SingerProtocolError(
-                        "BATCH messages are not supported by this loader yet; configure the tap to send RECORDs",
-                        stream=message.stream,
-                        line=line_number,
-                    )
+                router.feed(line_number, line)
     except BaseException:
-        for writer in writers.values():
-            writer.abandon()
+        router.abandon()
         raise
-    return state
+    return router.state
 
 
 def _tap_config(source: SourceConfig, window: ExtractionWindow | None) -> dict[str, Any]:
