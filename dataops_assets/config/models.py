@@ -31,6 +31,9 @@ class StreamSettings(_Settings):
     replication_key: str | None = None
     key_properties: list[str] | None = None
     load_method: LoadMethod | None = None
+    hard_delete: bool = Field(
+        default=False, description="Remove rows of older table versions instead of marking _sdc_deleted_at."
+    )
 
     def effective_load_method(self, key_properties: list[str]) -> LoadMethod:
         """Upsert where keys exist, append otherwise, unless the user chose."""

@@ -42,12 +42,51 @@ def merge_staged(
     key_properties: Sequence[str],
     replication_key: str | None,
     partitions: Sequence[str],
+    staged: str = STAGED,
 ) -> MergeCounts:
-    """Merge the temp table :data:`STAGED` into ``target`` (a quoted, qualified name)."""
+    """Merge the temp table ``staged`` into ``target`` (a quoted, qualified name); ``staged`` is consumed."""
+    if staged != STAGED:
+        connection.execute(f"ALTER TABLE {staged} RENAME TO {STAGED}")
     landed = _count(connection, STAGED)
     duplicates = 0
     if key_properties and method is not LoadMethod.APPEND:
         duplicates = _keep_newest_per_key(connection, key_properties, replication_key)
+    try:
+        return _merge(
+            connection, target, method, key_properties, replication_key, partitions, landed, duplicates
+        )
+    finally:
+        connection.execute(f"DROP TABLE IF EXISTS {STAGED}")
+
+
+def retire_old_versions(
+    connection: duckdb.DuckDBPyConnection, target: str, version: int, *, hard_delete: bool
+) -> int:
+    """ACTIVATE_VERSION: rows of older table versions are gone from the source (full-table replication).
+
+    They are marked deleted in ``_sdc_deleted_at``, or removed when the stream asks for ``hard_delete``.
+    """
+    older = f"(_sdc_table_version IS NULL OR _sdc_table_version < {int(version)})"
+    if hard_delete:
+        count = _scalar(connection, f"SELECT count(*) FROM {target} WHERE {older}")
+        connection.execute(f"DELETE FROM {target} WHERE {older}")
+        return count
+    live = f"{older} AND _sdc_deleted_at IS NULL"
+    count = _scalar(connection, f"SELECT count(*) FROM {target} WHERE {live}")
+    connection.execute(f"UPDATE {target} SET _sdc_deleted_at = now() WHERE {live}")
+    return count
+
+
+def _merge(
+    connection: duckdb.DuckDBPyConnection,
+    target: str,
+    method: LoadMethod,
+    key_properties: Sequence[str],
+    replication_key: str | None,
+    partitions: Sequence[str],
+    landed: int,
+    duplicates: int,
+) -> MergeCounts:
     if method is LoadMethod.UPSERT:
         if not key_properties:
             raise ValueError(f"{target}: load_method upsert needs key properties; the stream declares none")

@@ -18,6 +18,7 @@ JSON = "JSON"
 _DECIMAL_PRECISION = 38
 _SCALAR_TYPES = {"integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
 _STRING_FORMATS = {"date-time": "TIMESTAMPTZ", "date": "DATE", "time": "TIME"}
+_TEXT_TYPES = {"VARCHAR", *_STRING_FORMATS.values()}
 
 
 def duckdb_type(schema: Any) -> str:
@@ -87,6 +88,8 @@ def _union_type(options: Any) -> str:
     candidates = {duckdb_type(option) for option in options if _non_null_types(option) or "format" in option}
     if len(candidates) == 1:
         return candidates.pop()
+    if candidates and candidates <= _TEXT_TYPES:
+        return "VARCHAR"  # e.g. a date-time or any string: only text holds every value
     return JSON
 
 

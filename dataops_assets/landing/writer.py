@@ -24,7 +24,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from dataops_assets.lake.names import quote_identifier, quote_literal
-from dataops_assets.lake.types import column_types
+from dataops_assets.lake.types import column_types, is_nullable
 from dataops_assets.landing.partitioning import ExtractionWindow, partition_expression, partition_keys
 from dataops_assets.singer.errors import RecordValidationError, SingerProtocolError
 from dataops_assets.singer.messages import BatchMessage, SchemaMessage
@@ -38,7 +38,7 @@ METADATA_COLUMNS: dict[str, str] = {
     "_sdc_table_version": "BIGINT",
     "_dataops_partition": "VARCHAR",
 }
-_MAX_RECORD_BYTES = 512 * 1024 * 1024
+_MAX_RECORD_BYTES = 64 * 1024 * 1024  # a single record may be this large; DuckDB buffers twice it per thread
 _SEQUENCE_PREFIX = re.compile(rb'\{"s":(\d+),')
 
 
@@ -116,6 +116,7 @@ class StreamWriter:
         self.schema: SchemaMessage | None = None
         self.table_versions: list[int] = []
         self.rows_received = 0
+        self.rows_committed = 0
         spill_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -282,9 +283,8 @@ class StreamWriter:
             f"{partition} AS _dataops_partition",
         ]
         guards = [
-            f"CASE WHEN r.{quote_identifier(key)} IS NULL THEN "
-            f"error({quote_literal(f'record has no value for key property {key!r}')}) ELSE true END"
-            for key in self.key_properties
+            f"CASE WHEN r.{quote_identifier(name)} IS NULL THEN error({quote_literal(problem)}) ELSE true END"
+            for name, problem in _required_values(schema, self.key_properties)
         ]
         where = f" WHERE {' AND '.join(guards)}" if guards else ""
         return f"SELECT {', '.join([*data_columns, *metadata])} FROM ({rows}){where}"
@@ -340,6 +340,16 @@ def check_schema(message: SchemaMessage, key_override: list[str] | None = None) 
                 stream=message.stream,
             )
         seen[folded] = name
+
+
+def _required_values(schema: SchemaMessage, key_properties: list[str]) -> list[tuple[str, str]]:
+    """Properties that must hold a value: keys, and ``required`` properties whose type excludes null."""
+    checks = [(key, f"record has no value for key property {key!r}") for key in key_properties]
+    properties = schema.schema.get("properties", {})
+    for name in schema.schema.get("required", []) or []:
+        if name in properties and name not in key_properties and not is_nullable(properties[name]):
+            checks.append((name, f"record has no value for required property {name!r}"))
+    return checks
 
 
 def _duckdb_reason(error: duckdb.Error) -> str:

@@ -7,6 +7,7 @@ of the rows it describes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import duckdb
 
 from dataops_assets.config.models import SourceConfig
-from dataops_assets.lake.merge import STAGED, MergeCounts, merge_staged
+from dataops_assets.lake.merge import STAGED, MergeCounts, merge_staged, retire_old_versions
 from dataops_assets.lake.names import qualified_table, quote_literal
 from dataops_assets.lake.state import ensure_bookkeeping, log_load, write_state
 from dataops_assets.lake.tables import ensure_table, existing_columns
@@ -70,11 +71,9 @@ def load_source(
     return SourceLoadResult(streams=results, state=state)
 
 
-def lake_columns(manifest: LandingManifest) -> dict[str, str]:
-    """The lake table's columns for a landed schema: the data, then the metadata columns."""
-    data = {
-        name: kind for name, kind in column_types(manifest.schema).items() if name not in METADATA_COLUMNS
-    }
+def lake_columns_for_schema(schema: dict[str, Any]) -> dict[str, str]:
+    """The lake table's columns for a stream's JSON Schema: the data, then the metadata columns."""
+    data = {name: kind for name, kind in column_types(schema).items() if name not in METADATA_COLUMNS}
     return {**data, **METADATA_COLUMNS}
 
 
@@ -92,7 +91,7 @@ def _load_stream(
     ordered = sorted(manifests, key=lambda manifest: manifest.extracted_at)
     changes: list[str] = []
     for manifest in ordered:
-        changes += ensure_table(connection, schema_name, stream, lake_columns(manifest))
+        changes += ensure_table(connection, schema_name, stream, lake_columns_for_schema(manifest.schema))
     files = [
         str(landing.partition_dir(source.name, stream, manifest.partition) / name)
         for manifest in manifests
@@ -117,7 +116,10 @@ def _load_stream(
         replication_key=newest.replication_key,
         partitions=partitions,
     )
-    connection.execute(f"DROP TABLE {STAGED}")
+    versions = [version for manifest in manifests for version in manifest.table_versions]
+    if versions:
+        retired = retire_old_versions(connection, target, max(versions), hard_delete=settings.hard_delete)
+        counts = dataclasses.replace(counts, deleted=counts.deleted + retired)
     log_load(
         connection,
         run_id=run_id,

@@ -47,9 +47,11 @@ class SingerRouter:
     error, as the Singer spec requires.
     """
 
-    def __init__(self, writer_for: WriterFactory, on_state: Callable[[Any, int], None] | None = None) -> None:
+    def __init__(
+        self, writer_for: WriterFactory, before_schema_change: Callable[[StreamWriter], None] | None = None
+    ) -> None:
         self._writer_for = writer_for
-        self._on_state = on_state
+        self._before_schema_change = before_schema_change
         self.writers: dict[str, StreamWriter] = {}
         self._ignored: set[str] = set()
         self.state: Any = None
@@ -67,8 +69,6 @@ class SingerRouter:
             self._schema(message)
         elif isinstance(message, StateMessage):
             self.state, self.state_line = message.value, line_number
-            if self._on_state is not None:
-                self._on_state(message.value, line_number)
         elif isinstance(message, ActivateVersionMessage):
             if writer := self.writers.get(message.stream):
                 writer.activate_version(message.version)
@@ -101,5 +101,8 @@ class SingerRouter:
                 self._ignored.add(message.stream)
                 return
             self.writers[message.stream] = writer
-        if writer is not None:
-            writer.set_schema(message)
+        if writer is None:
+            return
+        if writer.schema is not None and writer.schema != message and self._before_schema_change is not None:
+            self._before_schema_change(writer)
+        writer.set_schema(message)

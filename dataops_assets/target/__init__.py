@@ -1,0 +1,1 @@
+"""``target-dataops``: the Singer -> lake path as a standalone Singer target (stdin in, STATE out)."""
