@@ -116,6 +116,8 @@ def _upsert(
     landed: int,
     duplicates: int,
 ) -> MergeCounts:
+    if _count(connection, target) == 0:  # first load, or a table emptied: nothing to match against
+        return MergeCounts(landed, _insert(connection, target), 0, 0, 0, duplicates)
     join = " AND ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in keys)
     stale = 0
     if replication_key is not None:
@@ -127,7 +129,8 @@ def _upsert(
     updated = _scalar(
         connection, f"SELECT count(*) FROM {STAGED} s WHERE EXISTS (SELECT 1 FROM {target} t WHERE {join})"
     )
-    connection.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {STAGED} s WHERE {join})")
+    if updated:
+        connection.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {STAGED} s WHERE {join})")
     inserted_total = _insert(connection, target)
     return MergeCounts(landed, inserted_total - updated, updated, 0, stale, duplicates)
 
@@ -135,16 +138,22 @@ def _upsert(
 def _keep_newest_per_key(
     connection: duckdb.DuckDBPyConnection, keys: Sequence[str], replication_key: str | None
 ) -> int:
-    """Drop all but the newest staged row per key; return how many were dropped."""
-    before = _count(connection, STAGED)
+    """Drop all but the newest staged row per key; return how many were dropped.
+
+    Counting distinct keys is a cheap hash aggregate over the key columns alone; the ranking, which
+    sorts, only runs (on keys, order columns and rowid) when a key really repeats.
+    """
     partition_by = ", ".join(quote_identifier(k) for k in keys)
+    repeated = _scalar(connection, f"SELECT count(*) - count(DISTINCT ({partition_by})) FROM {STAGED}")
+    if repeated == 0:
+        return 0
     order = [f"{quote_identifier(replication_key)} DESC NULLS LAST"] if replication_key else []
     order += ["_sdc_batched_at DESC", "_sdc_sequence DESC"]
     connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE {STAGED} AS SELECT * FROM {STAGED} "
-        f"QUALIFY row_number() OVER (PARTITION BY {partition_by} ORDER BY {', '.join(order)}) = 1"
+        f"DELETE FROM {STAGED} WHERE rowid IN (SELECT rowid FROM {STAGED} "
+        f"QUALIFY row_number() OVER (PARTITION BY {partition_by} ORDER BY {', '.join(order)}) > 1)"
     )
-    return before - _count(connection, STAGED)
+    return repeated
 
 
 def _insert(connection: duckdb.DuckDBPyConnection, target: str) -> int:

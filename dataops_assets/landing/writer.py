@@ -15,13 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 from urllib.parse import unquote, urlparse
 
 import duckdb
-import pyarrow.parquet as pq
 
 from dataops_assets.lake.names import quote_identifier, quote_literal
 from dataops_assets.lake.types import column_types, is_nullable
@@ -38,6 +38,10 @@ METADATA_COLUMNS: dict[str, str] = {
     "_sdc_table_version": "BIGINT",
     "_dataops_partition": "VARCHAR",
 }
+# singer-sdk taps may send these themselves (``add_record_metadata``): they mean what our columns mean.
+# The lake keeps its own values, except ``_sdc_deleted_at``, which a tap sends to report a deletion.
+SINGER_METADATA_PROPERTIES = frozenset(name for name in METADATA_COLUMNS if name.startswith("_sdc_"))
+_METADATA_FOLDED = {name.casefold(): name for name in METADATA_COLUMNS}
 _MAX_RECORD_BYTES = 64 * 1024 * 1024  # a single record may be this large; DuckDB buffers twice it per thread
 _SEQUENCE_PREFIX = re.compile(rb'\{"s":(\d+),')
 
@@ -66,6 +70,8 @@ class ParquetSink:
         self.partitions: dict[str, LandedPartition] = defaultdict(LandedPartition)
 
     def write(self, query: str, batch_number: int) -> None:
+        import pyarrow.parquet as pq  # only extraction needs it; the standalone target starts faster without
+
         prefix = f"batch{batch_number:06d}-"
         self.connection.execute(
             f"COPY ({query}) TO {quote_literal(str(self.output_dir))} (FORMAT parquet, COMPRESSION zstd, "
@@ -82,7 +88,6 @@ class ParquetSink:
 
 @dataclass
 class _Spill:
-    number: int
     schema: SchemaMessage
     path: Path
     handle: IO[bytes]
@@ -90,8 +95,131 @@ class _Spill:
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
+@dataclass(frozen=True)
+class _Typing:
+    """Everything that turns a batch's raw rows into lake columns, fixed when the batch closes."""
+
+    schema: SchemaMessage
+    key_properties: list[str]
+    replication_key: str | None
+    window: ExtractionWindow | None
+
+    def typed_rows(self, rows: str, received_at: dt.datetime) -> str:
+        """The lake's columns from rows ``(s, time_extracted, version, r)``, with key checks as a filter."""
+        types = column_types(self.schema.schema)
+        data_columns = [
+            f"r.{quote_identifier(name)} AS {quote_identifier(name)}"
+            for name in types
+            if name not in METADATA_COLUMNS
+        ]
+        received = f"TIMESTAMPTZ {quote_literal(received_at.isoformat())}"
+        batched = f"TIMESTAMPTZ {quote_literal(dt.datetime.now(dt.UTC).isoformat())}"
+        deleted = "TRY_CAST(r._sdc_deleted_at AS TIMESTAMPTZ)" if "_sdc_deleted_at" in types else "NULL"
+        key_type = types.get(self.replication_key) if self.replication_key else None
+        partition = partition_expression(self.window, self.replication_key, key_type)
+        metadata = [
+            f"coalesce(TRY_CAST(time_extracted AS TIMESTAMPTZ), {received}) AS _sdc_extracted_at",
+            f"{received} AS _sdc_received_at",
+            f"{batched} AS _sdc_batched_at",
+            f"CAST({deleted} AS TIMESTAMPTZ) AS _sdc_deleted_at",
+            "s AS _sdc_sequence",
+            "version AS _sdc_table_version",
+            f"{partition} AS _dataops_partition",
+        ]
+        guards = [
+            f"CASE WHEN r.{quote_identifier(name)} IS NULL THEN error({quote_literal(problem)}) ELSE true END"
+            for name, problem in _required_values(self.schema, self.key_properties)
+        ]
+        where = f" WHERE {' AND '.join(guards)}" if guards else ""
+        return f"SELECT {', '.join([*data_columns, *metadata])} FROM ({rows}){where}"
+
+    def spill_query(self, path: Path, received_at: dt.datetime) -> str:
+        types = column_types(self.schema.schema)
+        record_struct = ", ".join(f"{quote_identifier(name)} {kind}" for name, kind in types.items())
+        message_struct = f"STRUCT(record STRUCT({record_struct}), time_extracted VARCHAR, version BIGINT)"
+        reader = (
+            f"read_json({quote_literal(str(path))}, format='newline_delimited', "
+            f"columns={{'s': 'BIGINT', 'm': {quote_literal(message_struct)}}}, maximum_object_size={_MAX_RECORD_BYTES})"
+        )
+        rows = (
+            f"SELECT s, m.time_extracted AS time_extracted, m.version AS version, m.record AS r FROM {reader}"
+        )
+        return self.typed_rows(rows, received_at)
+
+    def batch_files_query(self, paths: list[Path], file_format: str, line_number: int) -> str:
+        types = column_types(self.schema.schema)
+        file_list = "[" + ", ".join(quote_literal(str(path)) for path in paths) + "]"
+        if file_format == "jsonl":
+            record_struct = ", ".join(f"{quote_identifier(name)} {kind}" for name, kind in types.items())
+            source = (
+                f"read_json({file_list}, format='newline_delimited', records='false', "
+                f"columns={{'r': {quote_literal(f'STRUCT({record_struct})')}}}, maximum_object_size={_MAX_RECORD_BYTES})"
+            )
+            record = "r"
+        else:
+            source = f"read_parquet({file_list}, union_by_name = true)"
+            fields = ", ".join(
+                f"{quote_identifier(name)} := CAST({quote_identifier(name)} AS {kind})"
+                for name, kind in types.items()
+            )
+            record = f"struct_pack({fields})"
+        rows = f"SELECT {line_number} AS s, NULL AS time_extracted, NULL::BIGINT AS version, {record} AS r FROM {source}"
+        return self.typed_rows(rows, dt.datetime.now(dt.UTC))
+
+
+@dataclass(frozen=True)
+class ClosedBatch:
+    """A batch ready for DuckDB: spilled RECORD lines, or the files of a BATCH message.
+
+    Closing (cheap, on the reading thread) is apart from loading (DuckDB's work), so a reader can go on
+    while another thread loads.
+    """
+
+    stream: str
+    number: int
+    typing: _Typing
+    spill_path: Path | None = None
+    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    batch_files: list[Path] = field(default_factory=list)
+    batch_format: str = "jsonl"
+    batch_line: int = 0
+
+    def load_into(self, sink: BatchSink) -> None:
+        """Type the rows into ``sink``; a failure names the tap's line of the first bad record."""
+        try:
+            sink.write(self.query(), self.number)
+        except duckdb.Error as error:
+            if self.spill_path is None:
+                raise RecordValidationError(
+                    f"BATCH files do not match the stream's SCHEMA: {_duckdb_reason(error)}",
+                    stream=self.stream,
+                    line=self.batch_line,
+                ) from None
+            line = _first_bad_line(self.spill_path, sink.connection, self._probe_query)
+            raise RecordValidationError(_duckdb_reason(error), stream=self.stream, line=line) from None
+        finally:
+            if self.spill_path is not None:
+                self.spill_path.unlink(missing_ok=True)
+
+    def query(self) -> str:
+        if self.spill_path is not None:
+            return self.typing.spill_query(self.spill_path, self.received_at)
+        return self.typing.batch_files_query(self.batch_files, self.batch_format, self.batch_line)
+
+    def discard(self) -> None:
+        if self.spill_path is not None:
+            self.spill_path.unlink(missing_ok=True)
+
+    def _probe_query(self, path: Path) -> str:
+        return self.typing.spill_query(path, self.received_at)
+
+
 class StreamWriter:
-    """Collects one stream's records for one run and sends them, typed, to its sink in batches."""
+    """Collects one stream's records for one run and sends them, typed, to its sink in batches.
+
+    With ``defer_loading`` closed batches wait in :meth:`take_closed_batches` for the caller to load them
+    (the target loads on a worker thread); otherwise each is loaded into the sink as soon as it closes.
+    """
 
     def __init__(
         self,
@@ -103,6 +231,7 @@ class StreamWriter:
         key_properties: list[str] | None = None,
         replication_key: str | None = None,
         batch_size_rows: int = 200_000,
+        defer_loading: bool = False,
     ) -> None:
         self.stream = stream
         self.sink = sink
@@ -111,12 +240,13 @@ class StreamWriter:
         self._key_override = key_properties
         self._replication_key_override = replication_key
         self._batch_size_rows = batch_size_rows
+        self._defer_loading = defer_loading
         self._spill: _Spill | None = None
+        self._closed: list[ClosedBatch] = []
         self._batch_count = 0
         self.schema: SchemaMessage | None = None
         self.table_versions: list[int] = []
         self.rows_received = 0
-        self.rows_committed = 0
         spill_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -142,21 +272,17 @@ class StreamWriter:
         if self.schema is not None and message == self.schema:
             return
         check_schema(message, self._key_override)
-        self.flush()
+        self._close_spill()
         self.schema = message
 
     def write_record_line(self, line: bytes, line_number: int) -> None:
         """Spill one RECORD line as it came; DuckDB parses and types it when the batch closes."""
-        if self.schema is None:
-            raise SingerProtocolError(
-                "RECORD before any SCHEMA for its stream", stream=self.stream, line=line_number
-            )
-        spill = self._spill or self._open_spill()
+        spill = self._spill or self._open_spill(line_number)
         spill.handle.write(b'{"s":%d,"m":%b}\n' % (line_number, line.strip()))
         spill.rows += 1
         self.rows_received += 1
         if spill.rows >= self._batch_size_rows:
-            self.flush()
+            self._close_spill()
 
     def write_batch_files(self, message: BatchMessage, line_number: int) -> None:
         """A singer-sdk BATCH: DuckDB reads its JSONL (optionally gzipped) or Parquet files directly."""
@@ -164,10 +290,8 @@ class StreamWriter:
             raise SingerProtocolError(
                 "BATCH before any SCHEMA for its stream", stream=self.stream, line=line_number
             )
-        self.flush()
+        self._close_spill()
         paths = [_local_path(url, self.stream, line_number) for url in message.manifest]
-        if not paths:
-            return
         file_format = str(message.encoding.get("format", "jsonl")).lower()
         if file_format not in {"jsonl", "parquet"}:
             raise SingerProtocolError(
@@ -175,34 +299,35 @@ class StreamWriter:
                 stream=self.stream,
                 line=line_number,
             )
-        self._batch_count += 1
-        query = self._batch_query(self.schema, paths, file_format, line_number)
-        try:
-            self.sink.write(query, self._batch_count)
-        except duckdb.Error as error:
-            raise RecordValidationError(
-                f"BATCH files do not match the stream's SCHEMA: {_duckdb_reason(error)}",
-                stream=self.stream,
-                line=line_number,
-            ) from None
-        self.rows_received += _count_rows(self.sink.connection, paths, file_format)
+        if paths:
+            self._batch_count += 1
+            self._closed_batch(
+                ClosedBatch(
+                    stream=self.stream,
+                    number=self._batch_count,
+                    typing=self._typing(),
+                    batch_files=paths,
+                    batch_format=file_format,
+                    batch_line=line_number,
+                )
+            )
 
     def activate_version(self, version: int) -> None:
         self.table_versions.append(version)
 
     def flush(self) -> None:
-        """Type and hand over whatever is spilled (every batch boundary and the end of the run)."""
-        spill, self._spill = self._spill, None
-        if spill is None:
-            return
-        spill.handle.close()
-        try:
-            self._batch_count += 1
-            self.sink.write(self._spill_query(spill, spill.path), self._batch_count)
-        except duckdb.Error as error:
-            raise self._located_error(spill, error) from None
-        finally:
-            spill.path.unlink(missing_ok=True)
+        """Close the batch being spilled and load every closed batch into the sink, here and now."""
+        self._close_spill()
+        for batch in self.take_closed_batches():
+            batch.load_into(self.sink)
+
+    def close_batch(self) -> None:
+        """Close the batch being spilled; it waits in :meth:`take_closed_batches`."""
+        self._close_spill()
+
+    def take_closed_batches(self) -> list[ClosedBatch]:
+        closed, self._closed = self._closed, []
+        return closed
 
     def expected_partitions(self) -> list[str]:
         return partition_keys(self._window)
@@ -210,114 +335,70 @@ class StreamWriter:
     def abandon(self) -> None:
         if self._spill is not None:
             self._spill.handle.close()
+            self._spill.path.unlink(missing_ok=True)
             self._spill = None
+        for batch in self.take_closed_batches():
+            batch.discard()
 
-    def _open_spill(self) -> _Spill:
+    def _typing(self) -> _Typing:
         assert self.schema is not None
+        return _Typing(self.schema, self.key_properties, self.replication_key, self._window)
+
+    def _open_spill(self, line_number: int) -> _Spill:
+        if self.schema is None:
+            raise SingerProtocolError(
+                "RECORD before any SCHEMA for its stream", stream=self.stream, line=line_number
+            )
         path = self._spill_dir / f"spill-{self._batch_count + 1:06d}.jsonl"
-        self._spill = _Spill(
-            number=self._batch_count + 1,
-            schema=self.schema,
-            path=path,
-            handle=path.open("wb", buffering=1 << 20),
-        )
+        self._spill = _Spill(schema=self.schema, path=path, handle=path.open("wb", buffering=1 << 20))
         return self._spill
 
-    def _spill_query(self, spill: _Spill, path: Path) -> str:
-        types = column_types(spill.schema.schema)
-        record_struct = ", ".join(f"{quote_identifier(name)} {kind}" for name, kind in types.items())
-        message_struct = f"STRUCT(record STRUCT({record_struct}), time_extracted VARCHAR, version BIGINT)"
-        reader = (
-            f"read_json({quote_literal(str(path))}, format='newline_delimited', "
-            f"columns={{'s': 'BIGINT', 'm': {quote_literal(message_struct)}}}, maximum_object_size={_MAX_RECORD_BYTES})"
-        )
-        rows = (
-            f"SELECT s, m.time_extracted AS time_extracted, m.version AS version, m.record AS r FROM {reader}"
-        )
-        return self._typed_rows(spill.schema, rows, spill.received_at)
-
-    def _batch_query(
-        self, schema: SchemaMessage, paths: list[Path], file_format: str, line_number: int
-    ) -> str:
-        types = column_types(schema.schema)
-        file_list = "[" + ", ".join(quote_literal(str(path)) for path in paths) + "]"
-        if file_format == "jsonl":
-            record_struct = ", ".join(f"{quote_identifier(name)} {kind}" for name, kind in types.items())
-            source = (
-                f"read_json({file_list}, format='newline_delimited', records='false', "
-                f"columns={{'r': {quote_literal(f'STRUCT({record_struct})')}}}, maximum_object_size={_MAX_RECORD_BYTES})"
+    def _close_spill(self) -> None:
+        spill, self._spill = self._spill, None
+        if spill is None:
+            return
+        spill.handle.close()
+        self._batch_count += 1
+        typing = _Typing(spill.schema, self.key_properties, self.replication_key, self._window)
+        self._closed_batch(
+            ClosedBatch(
+                stream=self.stream,
+                number=self._batch_count,
+                typing=typing,
+                spill_path=spill.path,
+                received_at=spill.received_at,
             )
-            record = "r"
-        else:
-            source = f"read_parquet({file_list}, union_by_name = true)"
-            fields = ", ".join(
-                f"{quote_identifier(name)} := CAST({quote_identifier(name)} AS {kind})"
-                for name, kind in types.items()
-            )
-            record = f"struct_pack({fields})"
-        rows = f"SELECT {line_number} AS s, NULL AS time_extracted, NULL::BIGINT AS version, {record} AS r FROM {source}"
-        return self._typed_rows(schema, rows, dt.datetime.now(dt.UTC))
-
-    def _typed_rows(self, schema: SchemaMessage, rows: str, received_at: dt.datetime) -> str:
-        """The lake's columns from rows ``(s, time_extracted, version, r)``, with key checks as a filter."""
-        types = column_types(schema.schema)
-        data_columns = [
-            f"r.{quote_identifier(name)} AS {quote_identifier(name)}"
-            for name in types
-            if name not in METADATA_COLUMNS
-        ]
-        received = f"TIMESTAMPTZ {quote_literal(received_at.isoformat())}"
-        batched = f"TIMESTAMPTZ {quote_literal(dt.datetime.now(dt.UTC).isoformat())}"
-        deleted = "TRY_CAST(r._sdc_deleted_at AS TIMESTAMPTZ)" if "_sdc_deleted_at" in types else "NULL"
-        replication_key = self.replication_key
-        partition = partition_expression(
-            self._window, replication_key, types.get(replication_key) if replication_key else None
-        )
-        metadata = [
-            f"coalesce(TRY_CAST(time_extracted AS TIMESTAMPTZ), {received}) AS _sdc_extracted_at",
-            f"{received} AS _sdc_received_at",
-            f"{batched} AS _sdc_batched_at",
-            f"CAST({deleted} AS TIMESTAMPTZ) AS _sdc_deleted_at",
-            "s AS _sdc_sequence",
-            "version AS _sdc_table_version",
-            f"{partition} AS _dataops_partition",
-        ]
-        guards = [
-            f"CASE WHEN r.{quote_identifier(name)} IS NULL THEN error({quote_literal(problem)}) ELSE true END"
-            for name, problem in _required_values(schema, self.key_properties)
-        ]
-        where = f" WHERE {' AND '.join(guards)}" if guards else ""
-        return f"SELECT {', '.join([*data_columns, *metadata])} FROM ({rows}){where}"
-
-    def _located_error(self, spill: _Spill, error: duckdb.Error) -> RecordValidationError:
-        """Name the tap's output line of the first record in the batch that does not convert."""
-        return RecordValidationError(
-            _duckdb_reason(error), stream=self.stream, line=self._first_bad_line(spill)
         )
 
-    def _first_bad_line(self, spill: _Spill) -> int | None:
-        """Bisect the batch: DuckDB's own line numbers are approximate for some types (timestamps)."""
-        lines = spill.path.read_bytes().splitlines(keepends=True)
-        probe = spill.path.with_suffix(".probe.jsonl")
-        low, high = 0, len(lines)
-        connection = self.sink.connection
-        try:
-            while high - low > 1:
-                middle = (low + high) // 2
-                probe.write_bytes(b"".join(lines[low:middle]))
-                try:
-                    connection.execute(
-                        f"CREATE OR REPLACE TEMP TABLE _probe AS {self._spill_query(spill, probe)}"
-                    )
-                except duckdb.Error:
-                    high = middle
-                else:
-                    low = middle
-        finally:
-            probe.unlink(missing_ok=True)
-            connection.execute("DROP TABLE IF EXISTS _probe")
-        match = _SEQUENCE_PREFIX.match(lines[low]) if lines else None
-        return int(match.group(1)) if match else None
+    def _closed_batch(self, batch: ClosedBatch) -> None:
+        self._closed.append(batch)
+        if not self._defer_loading:
+            for ready in self.take_closed_batches():
+                ready.load_into(self.sink)
+
+
+def _first_bad_line(
+    spill_path: Path, connection: duckdb.DuckDBPyConnection, query_for: Callable[[Path], str]
+) -> int | None:
+    """Bisect a failed batch: DuckDB's own line numbers are approximate for some types (timestamps)."""
+    lines = spill_path.read_bytes().splitlines(keepends=True)
+    probe = spill_path.with_suffix(".probe.jsonl")
+    low, high = 0, len(lines)
+    try:
+        while high - low > 1:
+            middle = (low + high) // 2
+            probe.write_bytes(b"".join(lines[low:middle]))
+            try:
+                connection.execute(f"CREATE OR REPLACE TEMP TABLE _probe AS {query_for(probe)}")
+            except duckdb.Error:
+                high = middle
+            else:
+                low = middle
+    finally:
+        probe.unlink(missing_ok=True)
+        connection.execute("DROP TABLE IF EXISTS _probe")
+    match = _SEQUENCE_PREFIX.match(lines[low]) if lines else None
+    return int(match.group(1)) if match else None
 
 
 def check_schema(message: SchemaMessage, key_override: list[str] | None = None) -> None:
@@ -332,6 +413,13 @@ def check_schema(message: SchemaMessage, key_override: list[str] | None = None) 
         )
     seen: dict[str, str] = {}
     for name in properties:
+        folded_metadata = name.casefold()
+        if folded_metadata in _METADATA_FOLDED and name not in SINGER_METADATA_PROPERTIES:
+            raise SingerProtocolError(
+                f"property {name!r} collides with the lake's metadata column "
+                f"{_METADATA_FOLDED[folded_metadata]!r}; rename it in the tap or with a stream map",
+                stream=message.stream,
+            )
         folded = name.casefold()
         if folded in seen:
             raise SingerProtocolError(
@@ -373,14 +461,3 @@ def _local_path(url: str, stream: str, line_number: int) -> Path:
     if not path.is_file():
         raise SingerProtocolError(f"BATCH file {path} does not exist", stream=stream, line=line_number)
     return path
-
-
-def _count_rows(connection: duckdb.DuckDBPyConnection, paths: list[Path], file_format: str) -> int:
-    file_list = "[" + ", ".join(quote_literal(str(path)) for path in paths) + "]"
-    reader = (
-        f"read_parquet({file_list})"
-        if file_format == "parquet"
-        else f"read_json({file_list}, format='newline_delimited', records='false', columns={{'r': 'JSON'}})"
-    )
-    row = connection.execute(f"SELECT count(*) FROM {reader}").fetchone()
-    return int(row[0]) if row else 0

@@ -27,15 +27,15 @@ _RECORD_PREFIXES = (b'{"type": "RECORD", "stream": "', b'{"type":"RECORD","strea
 WriterFactory = Callable[[SchemaMessage], StreamWriter | None]
 
 
-def record_stream(line: bytes) -> str | None:
-    """The stream of a RECORD line in the common key order, or None (then the line is parsed in full)."""
+def record_stream(line: bytes) -> tuple[str, int] | None:
+    """The stream of a RECORD line in the common key order and where its name ends, or None."""
     for prefix in _RECORD_PREFIXES:
         if line.startswith(prefix):
             end = line.find(b'"', len(prefix))
             name = line[len(prefix) : end]
             if end < 0 or b"\\" in name:
                 return None
-            return name.decode("utf-8")
+            return name.decode("utf-8"), end + 1
     return None
 
 
@@ -56,11 +56,19 @@ class SingerRouter:
         self._ignored: set[str] = set()
         self.state: Any = None
         self.state_line: int | None = None
+        self._hot_prefix = b""
+        self._hot_writer: StreamWriter | None = None
 
     def feed(self, line_number: int, line: bytes) -> None:
-        stream = record_stream(line)
-        if stream is not None:
+        if self._hot_prefix and line.startswith(self._hot_prefix):  # another RECORD of the last stream
+            self._hot_writer.write_record_line(line, line_number)  # type: ignore[union-attr]
+            return
+        routed = record_stream(line)
+        if routed is not None:
+            stream, name_end = routed
             self._record(stream, line, line_number)
+            if writer := self.writers.get(stream):  # streams come in runs: remember this line's prefix
+                self._hot_prefix, self._hot_writer = line[:name_end], writer
             return
         message = parse_message(line, line_number)
         if isinstance(message, RecordMessage):

@@ -1,18 +1,22 @@
 """Load a Singer stream into the lake in committed batches, emitting each STATE once its rows are safe.
 
-Records are spilled and typed by DuckDB into a staging table per stream (inside the lake connection, no
-Parquet round trip). Every ``batch_size_rows`` rows, at a SCHEMA change and at the end of input, all staged
-streams are merged into their tables in one transaction; only then is the newest STATE received before that
-point written to stdout, so an orchestrator never stores a bookmark for rows that were not committed.
+Reading and loading overlap: the reading thread spills RECORD lines; every ``batch_size_rows`` rows (and at
+a SCHEMA change, and at the end) it closes the batch and hands it to one loader thread, which types it into
+a staging table, merges every stream in one transaction and only then writes the newest STATE received
+before the hand-over to stdout. An orchestrator therefore never stores a bookmark for rows that were not
+committed. At most one batch loads while the next is read, which bounds memory and disk.
 """
 
 from __future__ import annotations
 
-import sys
+import contextlib
+import shutil
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import duckdb
 import orjson
@@ -23,11 +27,13 @@ from dataops_assets.lake.merge import merge_staged, retire_old_versions
 from dataops_assets.lake.names import qualified_table, quote_identifier
 from dataops_assets.lake.state import ensure_bookkeeping, log_load
 from dataops_assets.lake.tables import ensure_table
-from dataops_assets.landing.writer import StreamWriter
+from dataops_assets.landing.writer import ClosedBatch, StreamWriter
 from dataops_assets.pipeline.load import lake_columns_for_schema
 from dataops_assets.singer.messages import SchemaMessage
 from dataops_assets.singer.router import SingerRouter
 from dataops_assets.target.settings import TargetSettings
+
+_PENDING_CHECK_INTERVAL = 4096  # lines between checks of the batch size: the check is not free
 
 
 class StagingTableSink:
@@ -46,6 +52,19 @@ class StagingTableSink:
             self.has_rows = True
 
 
+@dataclass
+class _StreamLoad:
+    """One stream's share of a hand-over, fixed on the reading thread."""
+
+    stream: str
+    schema: SchemaMessage
+    key_properties: list[str]
+    replication_key: str | None
+    sink: StagingTableSink
+    batches: list[ClosedBatch]
+    table_versions: list[int] = field(default_factory=list)
+
+
 class TargetLoader:
     def __init__(
         self, settings: TargetSettings, state_out: IO[bytes], run_id: str = "target-dataops"
@@ -57,36 +76,86 @@ class TargetLoader:
         self.connection = connect_lake(settings.path, timeout_seconds=settings.lock_timeout_seconds)
         self.connection.execute(f"SET memory_limit = '{settings.memory_limit}'")
         self.connection.execute("SET preserve_insertion_order = false")
-        self._router = SingerRouter(self._new_writer, before_schema_change=lambda _: self.commit())
+        self._router = SingerRouter(self._new_writer, before_schema_change=lambda _: self._hand_over())
+        self._sinks: dict[str, StagingTableSink] = {}
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-loader")
+        self._loading: Future[None] | None = None
         self._emitted_state_line: int | None = None
+        self._rows_handed_over = 0
         self.rows_committed = 0
 
     def run(self, lines: Iterable[bytes]) -> None:
         try:
+            feed, check_every = self._router.feed, min(_PENDING_CHECK_INTERVAL, self.settings.batch_size_rows)
             for line_number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                self._router.feed(line_number, line)
-                if self._pending_rows() >= self.settings.batch_size_rows:
-                    self.commit()
+                if len(line) > 1 or line.strip():
+                    feed(line_number, line)
+                if line_number % check_every == 0 and self._pending_rows() >= self.settings.batch_size_rows:
+                    self._hand_over()
             self.commit()
         except BaseException:
             self._router.abandon()
+            self._wait_quietly()
             raise
         finally:
             self.close()
 
     def commit(self) -> None:
-        """Merge everything staged in one transaction, then emit the newest STATE it covers."""
+        """Load everything received so far and wait until it is committed."""
+        self._hand_over()
+        self._wait()
+
+    def close(self) -> None:
+        self._loader.shutdown(wait=True)
+        self.connection.close()
+        shutil.rmtree(self._spill_root, ignore_errors=True)
+
+    def _pending_rows(self) -> int:
+        """Rows read but not yet handed to the loader thread."""
+        return sum(writer.rows_received for writer in self._router.writers.values()) - self._rows_handed_over
+
+    def _hand_over(self) -> None:
+        """Close every stream's batch and queue its load; waits only for the load before it."""
+        loads = []
+        for writer in self._router.writers.values():
+            writer.close_batch()
+            assert writer.schema is not None
+            loads.append(
+                _StreamLoad(
+                    stream=writer.stream,
+                    schema=writer.schema,
+                    key_properties=writer.key_properties,
+                    replication_key=writer.replication_key,
+                    sink=self._sinks[writer.stream],
+                    batches=writer.take_closed_batches(),
+                    table_versions=list(writer.table_versions),
+                )
+            )
+            writer.table_versions.clear()
+        self._rows_handed_over = sum(writer.rows_received for writer in self._router.writers.values())
         state, state_line = self._router.state, self._router.state_line
-        writers = list(self._router.writers.values())
-        for writer in writers:
-            writer.flush()
+        self._wait()
+        self._loading = self._loader.submit(self._load, loads, state, state_line)
+
+    def _wait(self) -> None:
+        loading, self._loading = self._loading, None
+        if loading is not None:
+            loading.result()
+
+    def _wait_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # the reading thread's error is the one to report
+            self._wait()
+
+    def _load(self, loads: list[_StreamLoad], state: Any, state_line: int | None) -> None:
+        """On the loader thread: type, merge and commit one hand-over, then emit its STATE."""
+        for load in loads:
+            for batch in load.batches:
+                batch.load_into(load.sink)
         self.connection.execute("BEGIN TRANSACTION")
         try:
             ensure_bookkeeping(self.connection)
-            for writer in writers:
-                self._merge_stream(writer)
+            for load in loads:
+                self._merge_stream(load)
             self.connection.execute("COMMIT")
         except BaseException:
             self.connection.execute("ROLLBACK")
@@ -96,41 +165,32 @@ class TargetLoader:
             self._state_out.flush()
             self._emitted_state_line = state_line
 
-    def close(self) -> None:
-        self.connection.close()
-        for leftover in sorted(self._spill_root.rglob("*"), reverse=True):
-            leftover.unlink() if leftover.is_file() else leftover.rmdir()
-        self._spill_root.rmdir()
-
-    def _pending_rows(self) -> int:
-        return sum(writer.rows_received - writer.rows_committed for writer in self._router.writers.values())
-
     def _new_writer(self, schema: SchemaMessage) -> StreamWriter:
         index = len(self._router.writers)
-        writer = StreamWriter(
+        self._sinks[schema.stream] = StagingTableSink(self.connection, f"_dataops_stage_{index}")
+        return StreamWriter(
             stream=schema.stream,
             spill_dir=self._spill_root / f"stream-{index}",
-            sink=StagingTableSink(self.connection, f"_dataops_stage_{index}"),
-            batch_size_rows=min(self.settings.batch_size_rows, 250_000),
+            sink=self._sinks[schema.stream],
+            batch_size_rows=self.settings.batch_size_rows,
+            defer_loading=True,
         )
-        return writer
 
-    def _merge_stream(self, writer: StreamWriter) -> None:
-        sink = writer.sink
-        assert isinstance(sink, StagingTableSink) and writer.schema is not None
-        schema_name, table = self.settings.default_target_schema, writer.stream
-        ensure_table(self.connection, schema_name, table, lake_columns_for_schema(writer.schema.schema))
+    def _merge_stream(self, load: _StreamLoad) -> None:
+        schema_name, table = self.settings.default_target_schema, load.stream
+        ensure_table(self.connection, schema_name, table, lake_columns_for_schema(load.schema.schema))
         target = qualified_table(schema_name, table)
+        sink = load.sink
         if sink.has_rows:
             method = self.settings.load_method or (
-                LoadMethod.UPSERT if writer.key_properties else LoadMethod.APPEND
+                LoadMethod.UPSERT if load.key_properties else LoadMethod.APPEND
             )
             counts = merge_staged(
                 self.connection,
                 target,
                 method=method,
-                key_properties=writer.key_properties,
-                replication_key=writer.replication_key,
+                key_properties=load.key_properties,
+                replication_key=load.replication_key,
                 partitions=[],
                 staged=quote_identifier(sink.table),
             )
@@ -139,23 +199,17 @@ class TargetLoader:
                 self.connection,
                 run_id=self._run_id,
                 source="target-dataops",
-                stream=writer.stream,
+                stream=load.stream,
                 partitions=[],
                 load_method=method.value,
                 counts=counts,
             )
             self.rows_committed += counts.staged
-        writer.rows_committed = writer.rows_received
-        if writer.table_versions:
+        if load.table_versions:
             retire_old_versions(
-                self.connection, target, max(writer.table_versions), hard_delete=self.settings.hard_delete
+                self.connection, target, max(load.table_versions), hard_delete=self.settings.hard_delete
             )
-            writer.table_versions.clear()
 
 
 def read_lines(stream: IO[bytes]) -> Iterable[bytes]:
-    return iter(stream.readline, b"")
-
-
-def stdin_lines() -> Iterable[bytes]:
-    return read_lines(sys.stdin.buffer)
+    return stream

@@ -21,11 +21,13 @@ class TargetSettings(BaseModel):
     hard_delete: bool = Field(
         default=False, description="ACTIVATE_VERSION removes old rows instead of marking them."
     )
-    batch_size_rows: int = Field(default=1_000_000, gt=0, description="Rows committed per lake transaction.")
+    batch_size_rows: int = Field(default=250_000, gt=0, description="Rows committed per lake transaction.")
     lock_timeout_seconds: float = Field(
         default=900.0, gt=0, description="How long to wait for the lake's lock."
     )
-    memory_limit: str = Field(default="1GB", description="DuckDB memory limit; larger batches spill to disk.")
+    memory_limit: str = Field(
+        default="512MB", description="DuckDB memory limit; larger batches spill to disk."
+    )
 
 
 def read_settings(path: Path) -> TargetSettings:

@@ -285,3 +285,23 @@ def test_state_is_only_emitted_once_its_rows_are_committed(tmp_path: Path) -> No
     emitted = [json.loads(line) for line in out.lines]
     committed = query(tmp_path, "SELECT max(id) FROM t.s")[0][0]
     assert emitted and emitted[-1]["i"] <= committed
+
+
+def test_a_tap_sent_deleted_at_marks_the_row_deleted_and_lookalike_names_are_refused(tmp_path: Path) -> None:
+    props = {
+        "id": {"type": "integer"},
+        "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"},
+    }
+    load(
+        tmp_path,
+        [schema("d", props, ["id"]), record("d", {"id": 1, "_sdc_deleted_at": "2024-01-01T00:00:00Z"})],
+    )
+    assert query(tmp_path, "SELECT id, _sdc_deleted_at FROM t.d") == [
+        (1, dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    ]
+    with pytest.raises(
+        SingerProtocolError, match=r"property '_SDC_Deleted_At' collides with the lake's metadata"
+    ):
+        load(tmp_path, [schema("e", {"_SDC_Deleted_At": {"type": "string"}})])
+    with pytest.raises(SingerProtocolError, match=r"property '_dataops_partition' collides"):
+        load(tmp_path, [schema("e", {"_dataops_partition": {"type": "string"}})])
