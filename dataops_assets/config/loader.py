@@ -51,7 +51,7 @@ def load_pipeline(path: Path | None = None) -> PipelineConfig:
         pipeline = PipelineConfig.model_validate(prepared)
     except ValidationError as error:
         raise ConfigError(_describe(error, label)) from None
-    return _with_absolute_paths(pipeline)
+    return _with_resolved_streams(_with_absolute_paths(pipeline), label)
 
 
 def _prepare(
@@ -83,6 +83,19 @@ def _describe(error: ValidationError, label: str) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"  {location}: {message}")
     return "\n".join(lines)
+
+
+def _with_resolved_streams(pipeline: PipelineConfig, label: str) -> PipelineConfig:
+    """Streams picked by ``select`` patterns come from the stored catalog, read here once."""
+    from dataops_assets.singer.resolution import resolve_streams
+
+    sources = {}
+    for name, source in pipeline.sources.items():
+        try:
+            sources[name] = resolve_streams(source, pipeline.project_dir)
+        except ValueError as error:
+            raise ConfigError(f"{label}: {error}") from None
+    return pipeline.model_copy(update={"sources": sources})
 
 
 def _with_absolute_paths(pipeline: PipelineConfig) -> PipelineConfig:

@@ -14,7 +14,7 @@ _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class LoadMethod(StrEnum):
@@ -79,7 +79,26 @@ class SourceConfig(_Settings):
     name: str
     tap: str = Field(description="Executable name on PATH or in the package's environment, or a path.")
     config: dict[str, Any] = Field(default_factory=dict)
-    streams: dict[str, StreamSettings]
+    streams: dict[str, StreamSettings] = Field(
+        default_factory=dict, description="Streams taken, by name, with overrides; or use `select` patterns."
+    )
+    select: list[str] = Field(
+        default_factory=list,
+        description="Meltano-style patterns over the stored catalog: 'orders.*', 'customers.email', '!customers.ssn'.",
+    )
+    metadata: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Catalog metadata overrides by stream glob (or 'stream.property'), e.g. replication-key.",
+    )
+    schema_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        alias="schema",
+        description="JSON Schema overrides: stream -> property -> schema.",
+    )
+    stream_maps: dict[str, Any] | None = Field(
+        default=None, description="singer-sdk inline stream maps, passed to the tap's config as is."
+    )
+    stream_map_config: dict[str, Any] | None = None
     partitions: PartitionSettings | None = None
     schedule: ScheduleSettings | None = None
     timeout_seconds: float = Field(default=3600.0, gt=0)
@@ -95,12 +114,11 @@ class SourceConfig(_Settings):
             )
         return value
 
-    @field_validator("streams")
-    @classmethod
-    def _at_least_one_stream(cls, value: dict[str, StreamSettings]) -> dict[str, StreamSettings]:
-        if not value:
-            raise ValueError("select at least one stream")
-        return value
+    @model_validator(mode="after")
+    def _at_least_one_stream(self) -> SourceConfig:
+        if not self.streams and not self.select:
+            raise ValueError("select at least one stream (a 'streams' mapping or 'select' patterns)")
+        return self
 
     @property
     def lake_schema(self) -> str:

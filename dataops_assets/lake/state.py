@@ -40,14 +40,20 @@ def read_state(connection: duckdb.DuckDBPyConnection, source: str) -> Any:
 
 
 def write_state(
-    connection: duckdb.DuckDBPyConnection, source: str, state: Any, extracted_at: str, run_id: str
+    connection: duckdb.DuckDBPyConnection,
+    source: str,
+    state: Any,
+    extracted_at: str,
+    run_id: str,
+    *,
+    replace: bool = False,
 ) -> bool:
-    """Store ``state`` unless a newer extraction's state is already stored; return whether it was stored."""
+    """Store ``state`` unless a newer extraction's state is already stored (``replace``: store anyway)."""
     current = connection.execute(
         f"SELECT extracted_at FROM {SCHEMA}.singer_state WHERE source = ?", [source]
     ).fetchone()
     new_time = dt.datetime.fromisoformat(extracted_at)
-    if current and current[0] is not None and current[0] > new_time:
+    if not replace and current and current[0] is not None and current[0] > new_time:
         return False
     connection.execute(
         f"INSERT OR REPLACE INTO {SCHEMA}.singer_state VALUES (?, ?, ?, now(), ?)",

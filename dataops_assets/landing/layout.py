@@ -44,6 +44,10 @@ class LandingManifest:
     bytes: int = 0
     state: Any = None
     table_versions: list[int] = field(default_factory=list)
+    incremental: bool = (
+        False  # the tap ran from a bookmark (not a window): its STATE is the source's new state
+    )
+    full_refresh: bool = False  # the tap ran without state: its STATE replaces the stored one
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, default=str)

@@ -232,8 +232,10 @@ class StreamWriter:
         replication_key: str | None = None,
         batch_size_rows: int = 200_000,
         defer_loading: bool = False,
+        adjust_schema: Callable[[SchemaMessage], SchemaMessage] | None = None,
     ) -> None:
         self.stream = stream
+        self._adjust_schema = adjust_schema
         self.sink = sink
         self._spill_dir = spill_dir
         self._window = window
@@ -269,6 +271,8 @@ class StreamWriter:
 
     def set_schema(self, message: SchemaMessage) -> None:
         """A new SCHEMA closes the current batch: each batch is typed by the schema it was sent under."""
+        if self._adjust_schema is not None:
+            message = self._adjust_schema(message)
         if self.schema is not None and message == self.schema:
             return
         check_schema(message, self._key_override)

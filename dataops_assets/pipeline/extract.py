@@ -23,7 +23,14 @@ from dataops_assets.lake.connection import in_memory_connection
 from dataops_assets.landing.layout import LandingArea, LandingManifest
 from dataops_assets.landing.partitioning import ExtractionWindow
 from dataops_assets.landing.writer import LandedPartition, ParquetSink, StreamWriter
-from dataops_assets.singer.catalog import Catalog, discover_catalog, select_streams, stream_id
+from dataops_assets.singer.catalog import (
+    Catalog,
+    discover_catalog,
+    select_streams,
+    stream_adjustments,
+    stream_id,
+)
+from dataops_assets.singer.catalog_store import load_stored_catalog
 from dataops_assets.singer.errors import SingerError
 from dataops_assets.singer.messages import SchemaMessage
 from dataops_assets.singer.router import SingerRouter
@@ -55,6 +62,8 @@ class ExtractRequest:
     run_id: str
     state: Any = None
     batch_size_rows: int = 200_000
+    project_dir: Path | None = None  # where catalogs/<source>.json is stored
+    full_refresh: bool = False
 
 
 def extract_source(request: ExtractRequest, landing: LandingArea, log: Log) -> ExtractResult:
@@ -83,10 +92,10 @@ def _extract(
     tap_dir = staging / "_tap"
     tap_dir.mkdir()
     config_path = _write_private_json(tap_dir / "config.json", _tap_config(source, request.window))
-    catalog = select_streams(
-        discover_catalog(executable, config_path, timeout_seconds=source.timeout_seconds),
-        {name: source.streams[name] for name in request.streams},
-    )
+    stored = load_stored_catalog(request.project_dir, source.name) if request.project_dir else None
+    discovered = stored or discover_catalog(executable, config_path, timeout_seconds=source.timeout_seconds)
+    catalog = select_streams(discovered, source, request.streams)
+    entries = {stream_id(entry): entry for entry in catalog["streams"]}
     catalog_path = _write_private_json(tap_dir / "catalog.json", catalog)
     argv = [executable, "--config", str(config_path), "--catalog", str(catalog_path)]
     if request.state is not None:
@@ -101,6 +110,7 @@ def _extract(
             key_properties=source.streams[name].key_properties,
             replication_key=source.streams[name].replication_key,
             batch_size_rows=request.batch_size_rows,
+            adjust_schema=stream_adjustments(source, entries[name]).adjust_message,
         )
         for index, name in enumerate(request.streams)
     }
@@ -134,6 +144,8 @@ def _extract(
                 bytes=landed.bytes,
                 state=state,
                 table_versions=writer.table_versions,
+                incremental=request.window is None,
+                full_refresh=request.full_refresh,
             )
             landing.publish(staged, manifest)
             summary.rows += landed.rows
@@ -163,6 +175,10 @@ def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamWri
 
 def _tap_config(source: SourceConfig, window: ExtractionWindow | None) -> dict[str, Any]:
     config = dict(source.config)
+    if source.stream_maps is not None:
+        config["stream_maps"] = source.stream_maps
+    if source.stream_map_config is not None:
+        config["stream_map_config"] = source.stream_map_config
     if window is not None:
         config["start_date"], config["end_date"] = window.as_tap_bounds()
     return config

@@ -144,9 +144,10 @@ def _load_stream(
 def _store_newest_state(
     connection: duckdb.DuckDBPyConnection, source: str, manifests: list[LandingManifest], run_id: str
 ) -> Any:
-    with_state = [manifest for manifest in manifests if manifest.state is not None]
+    """Windowed (partitioned) extractions never touch the state: a backfill cannot move a bookmark back."""
+    with_state = [manifest for manifest in manifests if manifest.state is not None and manifest.incremental]
     if not with_state:
         return None
     newest = max(with_state, key=lambda manifest: manifest.extracted_at)
-    write_state(connection, source, newest.state, newest.extracted_at, run_id)
+    write_state(connection, source, newest.state, newest.extracted_at, run_id, replace=newest.full_refresh)
     return newest.state

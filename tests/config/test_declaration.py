@@ -91,7 +91,7 @@ def test_a_dotenv_file_supplies_secrets_and_the_environment_wins(
             VALID.replace("      customers:\n", "").replace(
                 "      orders: {replication_key: updated_at, load_method: append}\n", "      {}\n"
             ),
-            r"sources\.shop\.streams: select at least one stream",
+            r"sources\.shop: select at least one stream",
         ),
     ],
 )

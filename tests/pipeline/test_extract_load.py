@@ -99,9 +99,20 @@ def test_records_land_typed_per_partition_and_merge_exactly_once(
     assert str(rows[0][3]) == "10.25" and rows[0][4] == ["a", "b"] and rows[0][5] == {"city": "Lyon"}
 
     with duckdb.connect(str(lake), read_only=True) as connection:
-        assert read_state(connection, "demo") == {
-            "bookmarks": {"items": {"replication_key_value": "2024-01-03"}}
-        }
+        assert read_state(connection, "demo") is None  # a windowed run never moves the bookmark
+
+
+def test_an_incremental_run_commits_its_state_with_its_rows(
+    fake_tap: Callable[..., Path], landing: LandingArea, tmp_path: Path
+) -> None:
+    state = {"bookmarks": {"items": {"replication_key_value": "2024-01-03T08:00:00Z"}}}
+    lines = [schema_message(), record(1, "2024-01-03T08:00:00Z"), {"type": "STATE", "value": state}]
+    source = source_for(fake_tap(lines, CATALOG))
+    run_extract(source, landing, window=None)
+    lake = tmp_path / "lake.duckdb"
+    run_load(source, landing, lake, ["_unpartitioned"])
+    with duckdb.connect(str(lake), read_only=True) as connection:
+        assert read_state(connection, "demo") == state
 
 
 def test_reloading_the_same_partitions_changes_nothing(
