@@ -11,16 +11,39 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from dataops_assets.assets.keys import lake_key, landing_key
 from dataops_assets.automation.partitions import source_partitions, window_from_context
 from dataops_assets.config.models import PipelineConfig, SourceConfig
 from dataops_assets.lake.connection import open_lake
+from dataops_assets.lake.state import read_state
 from dataops_assets.landing.layout import UNPARTITIONED, LandingArea
 from dataops_assets.pipeline.extract import ExtractRequest, extract_source
 from dataops_assets.pipeline.load import StreamLoadResult, load_source
 
 LAKE_POOL = "duckdb_lake"
+FULL_REFRESH_TAG = "dataops/full_refresh"
+
+
+class ExtractConfig(dg.Config):
+    """Run config of an extract step (shown in the launchpad)."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Ignore the stored Singer state and extract everything; the run's final state replaces it. "
+        f"The run tag {FULL_REFRESH_TAG}=true does the same.",
+    )
+
+
+def stored_state(pipeline: PipelineConfig, source: str) -> Any:
+    """The source's committed Singer state, read from the lake (waiting out a writer's lock)."""
+    if not pipeline.lake.path.exists():
+        return None
+    with open_lake(
+        pipeline.lake.path, read_only=True, timeout_seconds=pipeline.lake.lock_timeout_seconds
+    ) as lake:
+        return read_state(lake, source)
 
 
 def build_source_assets(pipeline: PipelineConfig, source: SourceConfig) -> list[dg.AssetsDefinition]:
@@ -56,15 +79,29 @@ def _extract_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsD
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
         op_tags={"dataops/source": source.name},
     )
-    def extract(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+    def extract(context: dg.AssetExecutionContext, config: ExtractConfig) -> Iterator[dg.MaterializeResult]:
         selected = [streams[key] for key in streams if key in context.selected_asset_keys]
         window = window_from_context(context, source.partitions)
-        context.log.info(f"extracting {source.name}: streams {selected}, window {window}")
-        result = extract_source(
-            ExtractRequest(source=source, streams=selected, window=window, run_id=context.run_id),
-            LandingArea(pipeline.lake.landing_dir),
-            context.log.info,
+        full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+        state = None if window is not None or full_refresh else stored_state(pipeline, source.name)
+        mode = (
+            f"window {window.start}..{window.end}"
+            if window
+            else ("full refresh" if full_refresh else "incremental")
         )
+        context.log.info(
+            f"extracting {source.name}: streams {selected}, {mode}, state {'given' if state else 'none'}"
+        )
+        request = ExtractRequest(
+            source=source,
+            streams=selected,
+            window=window,
+            run_id=context.run_id,
+            state=state,
+            project_dir=pipeline.project_dir,
+            full_refresh=full_refresh,
+        )
+        result = extract_source(request, LandingArea(pipeline.lake.landing_dir), context.log.info)
         for stream, summary in result.streams.items():
             yield dg.MaterializeResult(
                 asset_key=landing_key(source.name, stream),
@@ -145,4 +182,5 @@ def _load_metadata(loaded: StreamLoadResult) -> dict[str, Any]:
         "rows_deduplicated": counts.duplicates_in_batch,
         "bytes_landed": loaded.bytes_landed,
         "schema_changes": "\n".join(loaded.schema_changes) or "none",
+        "bookmark": dg.MetadataValue.json(loaded.bookmark) if loaded.bookmark is not None else "none",
     }

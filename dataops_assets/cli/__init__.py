@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dataops_assets.cli import demo, prepare
+from dataops_assets.cli import demo, discover, prepare, state
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.register(commands)
     prepare.register(commands)
+    discover.register(commands)
+    state.register(commands)
     return parser
 
 

@@ -30,8 +30,11 @@ def find_declaration_file() -> Path:
     raise ConfigError(f"no {DEFAULT_DECLARATION_FILE} found (looked in {searched}; set DATAOPS_CONFIG)")
 
 
-def load_pipeline(path: Path | None = None) -> PipelineConfig:
-    """Read the declaration; every problem is one :class:`ConfigError` naming file, key and fix."""
+def load_pipeline(path: Path | None = None, *, resolve_streams: bool = True) -> PipelineConfig:
+    """Read the declaration; every problem is one :class:`ConfigError` naming file, key and fix.
+
+    ``resolve_streams=False`` skips reading stored catalogs (for ``dataops discover``, which writes them).
+    """
     path = (path or find_declaration_file()).resolve()
     label = str(path)
     try:
@@ -51,7 +54,8 @@ def load_pipeline(path: Path | None = None) -> PipelineConfig:
         pipeline = PipelineConfig.model_validate(prepared)
     except ValidationError as error:
         raise ConfigError(_describe(error, label)) from None
-    return _with_resolved_streams(_with_absolute_paths(pipeline), label)
+    pipeline = _with_absolute_paths(pipeline)
+    return _with_resolved_streams(pipeline, label) if resolve_streams else pipeline
 
 
 def _prepare(

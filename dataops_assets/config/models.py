@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shlex
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,17 @@ class SourceConfig(_Settings):
 
     name: str
     tap: str = Field(description="Executable name on PATH or in the package's environment, or a path.")
+    pip_url: str | None = Field(
+        default=None,
+        description=(
+            "Install the tap into its own virtualenv (.dataops/plugins/<source>/), as Meltano does: one or more "
+            "requirements separated by spaces ('tap-gitlab==0.5.1 pytz'), a local path or wheel (relative to "
+            "the project), or a git URL. Rebuilt when it changes; `dataops install` builds it ahead of a run."
+        ),
+    )
+    executable: str | None = Field(
+        default=None, description="The tap's command, in its pip_url environment or as `tap` is found; defaults to `tap`."
+    )
     config: dict[str, Any] = Field(default_factory=dict)
     streams: dict[str, StreamSettings] = Field(
         default_factory=dict, description="Streams taken, by name, with overrides; or use `select` patterns."
@@ -111,6 +123,30 @@ class SourceConfig(_Settings):
             raise ValueError(
                 f"source name {value!r} must be lower-case letters, digits and underscores, starting with a "
                 "letter (it becomes the lake schema raw_<source> and part of every asset key)"
+            )
+        return value
+
+    @field_validator("pip_url")
+    @classmethod
+    def _pip_url_has_requirements(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            requirements = shlex.split(value)
+        except ValueError as error:
+            # not echoed: a pip_url may carry a token (git+https://${TOKEN}@...)
+            raise ValueError(f"pip_url cannot be split into requirements at spaces: {error}") from None
+        if not requirements:
+            raise ValueError("pip_url is empty: name the tap's package, e.g. 'tap-gitlab==0.5.1'")
+        return value
+
+    @field_validator("executable")
+    @classmethod
+    def _executable_is_a_command_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "/" in value):
+            raise ValueError(
+                f"executable {value!r} must be a command name such as 'tap-gitlab' (a script of the tap's "
+                "environment), not a path; give a path as `tap` instead"
             )
         return value
 

@@ -74,7 +74,9 @@ def extract_source(request: ExtractRequest, landing: LandingArea, log: Log) -> E
     try:
         return _extract(request, landing, staging, converter, log)
     except SingerError as error:
-        raise error.located(source=source.name) from None
+        raise error.located(
+            source=source.name, redact=lambda text: redact(text, source.secret_values)
+        ) from None
     finally:
         converter.close()
         landing.discard(staging)
@@ -157,14 +159,15 @@ def _extract(
 
 def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamWriter], log: Log) -> Any:
     """Feed every message to its stream's writer; return the last STATE value."""
-    secrets = source.secret_values
     router = SingerRouter(lambda schema: writers.get(schema.stream))
 
-    def on_stderr(text: str) -> None:
-        log(redact(text, secrets))
+    def hide_secrets(text: str) -> str:
+        return redact(text, source.secret_values)
 
     try:
-        with TapProcess(argv, on_stderr=on_stderr, idle_timeout_seconds=source.timeout_seconds) as tap:
+        with TapProcess(
+            argv, on_stderr=log, idle_timeout_seconds=source.timeout_seconds, redact=hide_secrets
+        ) as tap:
             for line_number, line in tap.lines():
                 router.feed(line_number, line)
     except BaseException:

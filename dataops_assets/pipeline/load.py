@@ -16,7 +16,7 @@ import duckdb
 
 from dataops_assets.config.models import SourceConfig
 from dataops_assets.lake.merge import STAGED, MergeCounts, merge_staged, retire_old_versions
-from dataops_assets.lake.names import qualified_table, quote_literal
+from dataops_assets.lake.names import qualified_table, quote_identifier, quote_literal
 from dataops_assets.lake.state import ensure_bookkeeping, log_load, write_state
 from dataops_assets.lake.tables import ensure_table, existing_columns
 from dataops_assets.lake.types import column_types
@@ -33,6 +33,8 @@ class StreamLoadResult:
     columns: dict[str, str]
     schema_changes: list[str] = field(default_factory=list)
     bytes_landed: int = 0
+    bookmark: Any = None
+    newest_replication_value: Any = None
 
 
 @dataclass
@@ -68,7 +70,20 @@ def load_source(
     except BaseException:
         connection.execute("ROLLBACK")
         raise
+    for stream, result in results.items():
+        result.bookmark = _bookmark(state, stream, result)
     return SourceLoadResult(streams=results, state=state)
+
+
+def _bookmark(state: Any, stream: str, result: StreamLoadResult) -> Any:
+    """What the next incremental run resumes from: the stream's Singer bookmark, else the newest key loaded."""
+    if isinstance(state, dict):
+        bookmark = (state.get("bookmarks") or {}).get(stream)
+        if bookmark is not None:
+            return bookmark
+    if result.newest_replication_value is not None:
+        return {"replication_key_value_in_lake": str(result.newest_replication_value)}
+    return None
 
 
 def lake_columns_for_schema(schema: dict[str, Any]) -> dict[str, str]:
@@ -129,6 +144,10 @@ def _load_stream(
         load_method=method.value,
         counts=counts,
     )
+    rep_key = newest.replication_key
+    newest_value = None
+    if rep_key:
+        newest_value = connection.execute(f"SELECT max({quote_identifier(rep_key)}) FROM {target}").fetchone()
     row = connection.execute(f"SELECT count(*) FROM {target}").fetchone()
     return StreamLoadResult(
         stream=stream,
@@ -138,6 +157,7 @@ def _load_stream(
         columns=existing_columns(connection, schema_name, stream),
         schema_changes=changes,
         bytes_landed=sum(manifest.bytes for manifest in manifests),
+        newest_replication_value=newest_value[0] if newest_value else None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class SingerError(RuntimeError):
     """Something a tap sent, or did, that we refuse to load. Nothing of the run is committed."""
@@ -25,9 +27,9 @@ class SingerError(RuntimeError):
             where.append(f"line {self.line}")
         return f"{', '.join(where)}: {self.reason}" if where else self.reason
 
-    def located(self, *, source: str) -> SingerError:
-        """The same error, now naming the source (the parser does not know it)."""
-        return type(self)(self.reason, source=source, stream=self.stream, line=self.line)
+    def located(self, *, source: str, redact: Callable[[str], str] = lambda text: text) -> SingerError:
+        """The same error, now naming the source (the parser does not know it), with secrets masked."""
+        return type(self)(redact(self.reason), source=source, stream=self.stream, line=self.line)
 
 
 class SingerProtocolError(SingerError):

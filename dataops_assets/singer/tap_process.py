@@ -54,9 +54,11 @@ class TapProcess:
         idle_timeout_seconds: float,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        redact: Callable[[str], str] = lambda text: text,
     ) -> None:
         self._argv = list(argv)
         self._on_stderr = on_stderr
+        self._redact = redact
         self._idle_timeout = idle_timeout_seconds
         self._env = env
         self._cwd = cwd
@@ -127,7 +129,7 @@ class TapProcess:
         assert self._process is not None and self._process.stderr is not None
         for raw in self._process.stderr:
             self._last_activity = time.monotonic()
-            text = raw.decode("utf-8", "replace").rstrip()
+            text = self._redact(raw.decode("utf-8", "replace").rstrip())
             if text:
                 self._stderr_tail.append(text)
                 self._on_stderr(text)

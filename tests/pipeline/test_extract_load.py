@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -240,3 +242,33 @@ def test_the_tap_gets_the_window_as_start_and_end_date(
         '"start_date": "2024-01-01T00:00:00+00:00"' in seen
         and '"end_date": "2024-01-04T00:00:00+00:00"' in seen
     )
+
+
+def test_secrets_never_reach_the_log_or_the_error(
+    fake_tap: Callable[..., Path], landing: LandingArea
+) -> None:
+    secret = "hunter2-secret-value"
+    script = fake_tap([schema_message()], CATALOG, fail_at=1, exit_code=2)
+    echo = script.with_name("echo-config-tap")
+    echo.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        "if '--discover' in sys.argv:\n"
+        f"    print(json.dumps({json.dumps(CATALOG)})); sys.exit(0)\n"
+        "config = json.load(open(sys.argv[sys.argv.index('--config') + 1]))\n"
+        "print('connecting with', config, file=sys.stderr)\nsys.exit(2)\n"
+    )
+    echo.chmod(0o755)
+    source = SourceConfig(
+        name="demo",
+        tap=str(echo),
+        config={"password": secret},
+        streams={"items": StreamSettings()},
+        secret_values=frozenset({secret}),
+    )
+    logged: list[str] = []
+    with pytest.raises(TapProcessError) as raised:
+        extract_source(
+            ExtractRequest(source=source, streams=["items"], window=None, run_id="r"), landing, logged.append
+        )
+    assert "connecting with" in str(raised.value) and "***" in str(raised.value)
+    assert secret not in str(raised.value) and not any(secret in line for line in logged)
