@@ -7,6 +7,8 @@ so only one process writes the DuckDB file at a time.
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at runtime.
+import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,15 +17,18 @@ from pydantic import Field
 
 from dataops_assets.assets.keys import lake_key, landing_key
 from dataops_assets.automation.partitions import source_partitions, window_from_context
+from dataops_assets.checks.evaluate import check_stream
+from dataops_assets.checks.specs import check_result, lake_check_specs
 from dataops_assets.config.models import PipelineConfig, SourceConfig
 from dataops_assets.lake.connection import open_lake
-from dataops_assets.lake.state import read_state
+from dataops_assets.lake.state import read_committed_state
 from dataops_assets.landing.layout import UNPARTITIONED, LandingArea
 from dataops_assets.pipeline.extract import ExtractRequest, extract_source
 from dataops_assets.pipeline.load import StreamLoadResult, load_source
 
 LAKE_POOL = "duckdb_lake"
 FULL_REFRESH_TAG = "dataops/full_refresh"
+UNTYPED_STREAM = "none: the tap sent no SCHEMA for it and has no catalog, so no lake table is made"
 
 
 class ExtractConfig(dg.Config):
@@ -36,14 +41,27 @@ class ExtractConfig(dg.Config):
     )
 
 
-def stored_state(pipeline: PipelineConfig, source: str) -> Any:
-    """The source's committed Singer state, read from the lake (waiting out a writer's lock)."""
-    if not pipeline.lake.path.exists():
+def retry_policy(source: SourceConfig) -> dg.RetryPolicy | None:
+    """Taps fail transiently (timeouts, rate limits): retry the extract, waiting longer each time.
+
+    Only extraction retries: a failed attempt published nothing, so a retry starts clean. Loads do not, a
+    lake error (a schema change, a lock held too long) needs a person.
+    """
+    settings = source.retries
+    if settings.max_retries == 0:
         return None
-    with open_lake(
-        pipeline.lake.path, read_only=True, timeout_seconds=pipeline.lake.lock_timeout_seconds
-    ) as lake:
-        return read_state(lake, source)
+    return dg.RetryPolicy(
+        max_retries=settings.max_retries, delay=settings.delay_seconds, backoff=dg.Backoff.EXPONENTIAL
+    )
+
+
+def freshness_policy(source: SourceConfig) -> dg.FreshnessPolicy | None:
+    """Dagster's freshness policy on the lake tables: failing in the UI when not updated for
+    ``checks.freshness_hours`` (the same limit the freshness check applies to the data itself)."""
+    hours = source.checks.freshness_hours
+    if hours is None:
+        return None
+    return dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=max(hours, 1 / 60)))
 
 
 def build_source_assets(pipeline: PipelineConfig, source: SourceConfig) -> list[dg.AssetsDefinition]:
@@ -78,12 +96,19 @@ def _extract_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsD
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
         op_tags={"dataops/source": source.name},
+        retry_policy=retry_policy(source),
     )
     def extract(context: dg.AssetExecutionContext, config: ExtractConfig) -> Iterator[dg.MaterializeResult]:
         selected = [streams[key] for key in streams if key in context.selected_asset_keys]
         window = window_from_context(context, source.partitions)
         full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
-        state = None if window is not None or full_refresh else stored_state(pipeline, source.name)
+        state = (
+            None
+            if window is not None or full_refresh
+            else read_committed_state(
+                pipeline.lake.path, source.name, timeout_seconds=pipeline.lake.lock_timeout_seconds
+            )
+        )
         mode = (
             f"window {window.start}..{window.end}"
             if window
@@ -109,6 +134,7 @@ def _extract_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsD
                     "rows": summary.rows,
                     "bytes": summary.bytes,
                     "partitions": len(summary.rows_by_partition),
+                    "schema": "received" if summary.typed else UNTYPED_STREAM,
                     "landing_dir": str(
                         LandingArea(pipeline.lake.landing_dir).stream_dir(source.name, stream)
                     ),
@@ -133,6 +159,7 @@ def _load_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsDefi
                 "dagster/table_name": f"{source.lake_schema}.{stream}",
             },
             skippable=True,
+            freshness_policy=freshness_policy(source),
         )
         for key, stream in streams.items()
     ]
@@ -145,12 +172,14 @@ def _load_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsDefi
         backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
         pool=LAKE_POOL,
         op_tags={"dataops/source": source.name},
+        check_specs=[spec for key in streams for spec in lake_check_specs(key, source.checks)],
     )
-    def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+    def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         selected = [streams[key] for key in streams if key in context.selected_asset_keys]
         window = window_from_context(context, source.partitions)
         partitions = window.partition_keys if window else [UNPARTITIONED]
         with open_lake(pipeline.lake.path, timeout_seconds=pipeline.lake.lock_timeout_seconds) as connection:
+            started = time.monotonic()
             result = load_source(
                 connection,
                 source,
@@ -159,10 +188,22 @@ def _load_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsDefi
                 LandingArea(pipeline.lake.landing_dir),
                 context.run_id,
             )
+            loaded_at = time.monotonic()
+            # On the load's own connection, right after its commit: no second lock, the rows just written.
+            outcomes = {
+                stream: check_stream(connection, source, loaded) for stream, loaded in result.streams.items()
+            }
+            timings = {
+                "load_seconds": round(loaded_at - started, 3),
+                "checks_seconds": round(time.monotonic() - loaded_at, 3),
+            }
+        for stream in result.untyped:
+            context.log.warning(f"lake/{source.name}/{stream} not materialized: schema {UNTYPED_STREAM}")
         for stream, loaded in result.streams.items():
-            yield dg.MaterializeResult(
-                asset_key=lake_key(source.name, stream), metadata=_load_metadata(loaded)
-            )
+            key = lake_key(source.name, stream)
+            yield dg.MaterializeResult(asset_key=key, metadata={**_load_metadata(loaded), **timings})
+            for outcome in outcomes[stream]:
+                yield check_result(key, outcome, source.checks)
 
     return load
 

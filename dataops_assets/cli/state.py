@@ -13,7 +13,7 @@ from typing import Any
 
 from dataops_assets.config import load_pipeline
 from dataops_assets.lake.connection import open_lake
-from dataops_assets.lake.state import ensure_bookkeeping, read_state, write_state
+from dataops_assets.lake.state import ensure_bookkeeping, read_committed_state, write_state
 
 
 def register(commands: Any) -> None:
@@ -79,12 +79,9 @@ def _bookmarks(state: Any, *, create: bool = False) -> dict[str, Any]:
 def _read(source: str) -> Any:
     pipeline = load_pipeline()
     pipeline.source(source)
-    if not pipeline.lake.path.exists():
-        return None
-    with open_lake(
-        pipeline.lake.path, read_only=True, timeout_seconds=pipeline.lake.lock_timeout_seconds
-    ) as lake:
-        return read_state(lake, source)
+    return read_committed_state(
+        pipeline.lake.path, source, timeout_seconds=pipeline.lake.lock_timeout_seconds
+    )
 
 
 def _write(source: str, state: Any) -> None:

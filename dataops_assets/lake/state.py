@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -30,6 +31,16 @@ def ensure_bookkeeping(connection: duckdb.DuckDBPyConnection) -> None:
         "rows_landed BIGINT, rows_inserted BIGINT, rows_updated BIGINT, rows_deleted BIGINT, "
         "rows_skipped_stale BIGINT, rows_deduplicated BIGINT, loaded_at TIMESTAMPTZ)"
     )
+
+
+def read_committed_state(lake_path: Path, source: str, *, timeout_seconds: float) -> Any:
+    """The source's committed state, read from the lake file (waiting out a writer's lock); None if none."""
+    from dataops_assets.lake.connection import open_lake
+
+    if not lake_path.exists():
+        return None
+    with open_lake(lake_path, read_only=True, timeout_seconds=timeout_seconds) as lake:
+        return read_state(lake, source)
 
 
 def read_state(connection: duckdb.DuckDBPyConnection, source: str) -> Any:
