@@ -12,7 +12,7 @@ export DATAOPS_PROJECT_DIR := $(CURDIR)
 
 PYTHON_PATHS := dataops_assets tests $(wildcard bench)
 
-.PHONY: setup run ui test lint typecheck demo-data bench clean
+.PHONY: setup run ui test lint typecheck demo-data bench clean browser
 
 setup: $(STAMP)
 
@@ -40,7 +40,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
+# The browser test drives Debian's chromium through its chromedriver (no browser download). CI runs as root
+# on a fresh machine, so `make test` installs them there, or wherever they are missing; otherwise it is a no-op.
+CHROMIUM_PACKAGES := chromium chromium-driver
+BROWSER_NEEDED := $(if $(filter true,$(CI)),yes,$(if $(wildcard /usr/bin/chromium),,yes))
+
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium and chromedriver are installed"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(CHROMIUM_PACKAGES); fi
+
+test: setup lint typecheck $(if $(BROWSER_NEEDED),browser)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 bench: setup

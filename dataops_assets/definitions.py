@@ -1,4 +1,4 @@
-"""The code location: the declaration file becomes every asset, job and schedule, assembled here once."""
+"""The code location: the declaration file becomes every asset, job, schedule and sensor, assembled here once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dagster as dg
 
 from dataops_assets.assets.sources import build_source_assets
 from dataops_assets.automation.schedules import ingest_job, main_job, source_schedule
+from dataops_assets.automation.sensors import dbt_automation_sensor, failure_alert_sensor, files_sensor
 from dataops_assets.config import PipelineConfig, load_pipeline
 from dataops_assets.dbt.assets import build_dbt_assets, dbt_resource
 
@@ -14,20 +15,29 @@ def build_definitions(pipeline: PipelineConfig) -> dg.Definitions:
     assets: list[dg.AssetsDefinition] = []
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
+    sensors: list[dg.SensorDefinition] = [failure_alert_sensor(pipeline.alerts)]
     for source in pipeline.sources.values():
         assets += build_source_assets(pipeline, source)
         job = ingest_job(source)
         jobs.append(job)
         if (schedule := source_schedule(source, job)) is not None:
             schedules.append(schedule)
-    assets += build_dbt_assets(pipeline)
+        if (sensor := files_sensor(source, job)) is not None:
+            sensors.append(sensor)
+    dbt_assets = build_dbt_assets(pipeline)
+    assets += dbt_assets
+    sensors.append(dbt_automation_sensor(dbt_assets))
     if (everything := main_job(pipeline)) is not None:
         jobs.append(everything)
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources={"dbt": dbt_resource(pipeline)},
+        # one process per run, not one per step: each step process re-imports the code location (seconds
+        # on a small machine), while the steps of our runs mostly wait on each other (extract, then load)
+        executor=dg.in_process_executor,
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dataops_assets.cli import demo, discover, prepare, state
+from dataops_assets.cli import demo, discover, install, prepare, state
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.register(commands)
     discover.register(commands)
     state.register(commands)
+    install.register(commands)
     return parser
 
 

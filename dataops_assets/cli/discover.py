@@ -11,9 +11,9 @@ from typing import Any
 
 from dataops_assets.config import load_pipeline
 from dataops_assets.config.redaction import redact
+from dataops_assets.plugins.taps import tap_executable
 from dataops_assets.singer.catalog import discover_catalog, stream_id
 from dataops_assets.singer.catalog_store import save_catalog
-from dataops_assets.singer.tap_process import resolve_executable
 
 
 def register(commands: Any) -> None:
@@ -32,15 +32,14 @@ def run(arguments: argparse.Namespace) -> int:
     pipeline = load_pipeline(resolve_streams=False)
     for name in arguments.sources:
         source = pipeline.source(name)
+        executable = tap_executable(source, pipeline.project_dir, print)  # installs a pip_url tap first
         with tempfile.TemporaryDirectory(prefix="dataops-discover-") as folder:
             config_path = Path(folder) / "config.json"
             descriptor = os.open(config_path, os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                 json.dump(source.config, handle)
             try:
-                catalog = discover_catalog(
-                    resolve_executable(source.tap), config_path, timeout_seconds=source.timeout_seconds
-                )
+                catalog = discover_catalog(executable, config_path, timeout_seconds=source.timeout_seconds)
             except Exception as error:
                 raise RuntimeError(redact(f"source {name}: {error}", source.secret_values)) from None
         path = save_catalog(pipeline.project_dir, name, catalog)

@@ -74,6 +74,76 @@ class ScheduleSettings(_Settings):
         return value
 
 
+class CheckAction(StrEnum):
+    """What a failed check does: ``warn`` records it (severity WARN); ``fail`` fails the load step and
+    stops everything downstream of the table in the same run (severity ERROR, blocking)."""
+
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class CheckSettings(_Settings):
+    """Data checks run on every lake table right after its load (``checks:`` of a source).
+
+    Reconciliation and primary keys always fail the load (they mean rows were lost or the key is broken);
+    the others warn unless set to ``fail``. ``drift_columns``/``drift_exclude`` take column names, or
+    ``stream.column`` to name one stream's column.
+    """
+
+    freshness_hours: float | None = Field(
+        default=36.0, gt=0, description="Newest row's age limit in hours; null turns the check off."
+    )
+    freshness_column: str = Field(
+        default="_sdc_extracted_at",
+        description="Column whose newest value is the table's age: _sdc_extracted_at (when the tap last "
+        "delivered a row) or 'replication_key' (how new the source's own data is), or any column name.",
+    )
+    freshness: CheckAction = CheckAction.WARN
+    schema_drift: CheckAction = CheckAction.WARN
+    distribution_drift: CheckAction = CheckAction.WARN
+    psi_threshold: float = Field(
+        default=0.2, gt=0, description="Population stability index above which a column drifted."
+    )
+    drift_columns: list[str] | None = Field(
+        default=None, description="Columns to compare; default: numeric columns and low-cardinality text."
+    )
+    drift_exclude: list[str] = Field(default_factory=list)
+    max_categories: int = Field(
+        default=20, ge=2, description="Text columns with more distinct values are not compared."
+    )
+    min_rows: int = Field(
+        default=50, ge=1, description="Fewer new or reference rows than this: drift is not judged."
+    )
+    volume_anomaly: CheckAction = CheckAction.WARN
+    volume_factor: float = Field(
+        default=3.0,
+        gt=1,
+        description="A new partition outside [min/factor, max*factor] of the window is an anomaly.",
+    )
+    history_window: int = Field(
+        default=14, ge=1, description="Earlier partitions (or loads, if unpartitioned) compared against."
+    )
+    min_history: int = Field(
+        default=7, ge=1, description="Fewer earlier partitions or loads: drift and volume skip."
+    )
+
+
+class RetrySettings(_Settings):
+    """How a failed extract is retried: taps fail transiently (timeouts, rate limits, a restarted database)."""
+
+    max_retries: int = Field(default=1, ge=0, le=10, description="Retries after the first attempt.")
+    delay_seconds: float = Field(
+        default=10.0, ge=0, description="Wait before the first retry; doubled for each one after it."
+    )
+
+
+class SensorSettings(_Settings):
+    """The landing-folder sensor of a file source (``tap-dataops-files``)."""
+
+    enabled: bool = False
+    minimum_interval_seconds: int = Field(default=30, ge=1, description="Seconds between two folder scans.")
+
+
 class SourceConfig(_Settings):
     """One Singer tap and the streams taken from it."""
 
@@ -88,7 +158,8 @@ class SourceConfig(_Settings):
         ),
     )
     executable: str | None = Field(
-        default=None, description="The tap's command, in its pip_url environment or as `tap` is found; defaults to `tap`."
+        default=None,
+        description="The tap's command, in its pip_url environment or as `tap` is found; defaults to `tap`.",
     )
     config: dict[str, Any] = Field(default_factory=dict)
     streams: dict[str, StreamSettings] = Field(
@@ -113,7 +184,10 @@ class SourceConfig(_Settings):
     stream_map_config: dict[str, Any] | None = None
     partitions: PartitionSettings | None = None
     schedule: ScheduleSettings | None = None
+    sensor: SensorSettings | None = None
+    retries: RetrySettings = RetrySettings()
     timeout_seconds: float = Field(default=3600.0, gt=0)
+    checks: CheckSettings = CheckSettings()
     secret_values: frozenset[str] = Field(default_factory=frozenset, exclude=True, repr=False)
 
     @field_validator("name")
@@ -169,6 +243,29 @@ class LakeSettings(_Settings):
 
 class DbtSettings(_Settings):
     project_dir: Path = Path("dbt_project")
+    model_metadata: bool = Field(
+        default=True,
+        description="After dbt runs, attach each model's row count, column schema and column lineage "
+        "(dagster-dbt fetch_row_counts / fetch_column_metadata).",
+    )
+
+
+class AlertSettings(_Settings):
+    """Where failed runs are reported, besides the run's own page."""
+
+    webhook_url: str | None = Field(
+        default=None,
+        description="POST a JSON alert here for every failed run (Slack-style incoming webhook).",
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            # not echoed: a webhook URL usually carries its token
+            raise ValueError("webhook_url must be an http:// or https:// URL")
+        return value or None
 
 
 class PipelineConfig(_Settings):
@@ -177,6 +274,7 @@ class PipelineConfig(_Settings):
     project_dir: Path
     lake: LakeSettings = LakeSettings()
     dbt: DbtSettings = DbtSettings()
+    alerts: AlertSettings = AlertSettings()
     sources: dict[str, SourceConfig]
 
     @property

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DbtCliInvocation, DbtCliResource, dbt_assets
 
 from dataops_assets.assets.sources import LAKE_POOL
 from dataops_assets.automation.partitions import (
@@ -30,6 +30,7 @@ def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
     calendar = combined_partitions(source.partitions for source in pipeline.sources.values())
     translator = DataopsDbtTranslator()
     lake_path = pipeline.lake.path
+    metadata = pipeline.dbt.model_metadata
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -41,7 +42,7 @@ def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         dbt_environment(lake_path)
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from model_events(dbt.cli(["build"], context=context), metadata)
 
     if calendar is None:
         return [dbt_models]
@@ -63,9 +64,43 @@ def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
         args = ["build"]
         if window is not None:
             args += ["--vars", json.dumps(dbt_vars(window))]
-        yield from dbt.cli(args, context=context).stream()
+        yield from model_events(dbt.cli(args, context=context), metadata)
 
     return [dbt_models, dbt_partitioned_models]
+
+
+def model_events(invocation: DbtCliInvocation, with_metadata: bool) -> Iterator[Any]:
+    """dbt's events, with row counts (tables only) and column schema and lineage attached when asked.
+
+    dagster-dbt reads both through dbt's adapter once dbt exited (DuckDB allows one writer), and logs a
+    warning instead of failing when a column type or a model's SQL is beyond sqlglot: the model then just
+    lacks lineage. On the demo this adds about 2 s after dbt exits (README.md, Checks).
+    """
+    if not with_metadata:
+        yield from invocation.stream()
+        return
+    try:
+        yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
+    finally:
+        release_lake(invocation)
+
+
+def release_lake(invocation: DbtCliInvocation) -> None:
+    """Close the in-process dbt adapter's DuckDB handle, which dbt-duckdb keeps open process-wide.
+
+    Left open, it holds the lake's lock, and the next step in this process (the other dbt invocation, or a
+    load) could not open the lake at all.
+    """
+    adapter = invocation.adapter
+    if adapter is None:
+        return
+    adapter.cleanup_connections()
+    manager = type(adapter).ConnectionManager
+    environment = getattr(manager, "_ENV", None)  # dbt-duckdb's shared environment (None for other adapters)
+    forget = getattr(manager, "close_all_connections", None)  # dbt-duckdb: drop the closed environment
+    if environment is not None and hasattr(environment, "close") and callable(forget):
+        environment.close()
+        forget()
 
 
 def dbt_resource(pipeline: PipelineConfig) -> DbtCliResource:

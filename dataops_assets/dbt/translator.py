@@ -30,6 +30,19 @@ class DataopsDbtTranslator(DagsterDbtTranslator):
             return "lake"
         return model_layer(dbt_resource_props)
 
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        """Rebuild a model once its upstream tables changed, never while any of them is still loading.
+
+        ``eager()`` waits until no dependency is missing or in progress, so a model is not rebuilt
+        mid-backfill from half-loaded tables; for daily models it only looks at the newest day (older
+        days are rebuilt by the backfill that reloads them, as one run per layer).
+        """
+        if dbt_resource_props["resource_type"] == "source":
+            return None
+        return dg.AutomationCondition.eager()
+
 
 def model_layer(dbt_resource_props: Mapping[str, Any]) -> str:
     """``staging`` or ``marts``: the folder under ``models/`` (``fqn`` is project, folders..., name)."""

@@ -36,7 +36,7 @@ class LandingManifest:
     partition: str
     rows: int
     files: list[str]
-    schema: dict[str, Any]
+    schema: dict[str, Any] | None  # None: no SCHEMA and no catalog (a tap without discovery); no table
     key_properties: list[str]
     replication_key: str | None
     extracted_at: str

@@ -23,18 +23,13 @@ from dataops_assets.lake.connection import in_memory_connection
 from dataops_assets.landing.layout import LandingArea, LandingManifest
 from dataops_assets.landing.partitioning import ExtractionWindow
 from dataops_assets.landing.writer import LandedPartition, ParquetSink, StreamWriter
-from dataops_assets.singer.catalog import (
-    Catalog,
-    discover_catalog,
-    select_streams,
-    stream_adjustments,
-    stream_id,
-)
-from dataops_assets.singer.catalog_store import load_stored_catalog
+from dataops_assets.plugins.taps import tap_executable
+from dataops_assets.singer.catalog import Catalog, stream_adjustments, stream_id
+from dataops_assets.singer.discovery import catalog_for_run
 from dataops_assets.singer.errors import SingerError
 from dataops_assets.singer.messages import SchemaMessage
 from dataops_assets.singer.router import SingerRouter
-from dataops_assets.singer.tap_process import TapProcess, resolve_executable
+from dataops_assets.singer.tap_process import TapProcess
 
 Log = Callable[[str], None]
 
@@ -45,6 +40,7 @@ class StreamExtract:
     rows: int = 0
     bytes: int = 0
     rows_by_partition: dict[str, int] = field(default_factory=dict)
+    typed: bool = True  # False: no SCHEMA from the tap and no catalog; landed empty, no lake table
 
 
 @dataclass
@@ -62,7 +58,7 @@ class ExtractRequest:
     run_id: str
     state: Any = None
     batch_size_rows: int = 200_000
-    project_dir: Path | None = None  # where catalogs/<source>.json is stored
+    project_dir: Path | None = None  # holds catalogs/<source>.json and .dataops/plugins/<source>/
     full_refresh: bool = False
 
 
@@ -90,16 +86,18 @@ def _extract(
     log: Log,
 ) -> ExtractResult:
     source = request.source
-    executable = resolve_executable(source.tap)
+    executable = tap_executable(source, request.project_dir, log)
     tap_dir = staging / "_tap"
     tap_dir.mkdir()
     config_path = _write_private_json(tap_dir / "config.json", _tap_config(source, request.window))
-    stored = load_stored_catalog(request.project_dir, source.name) if request.project_dir else None
-    discovered = stored or discover_catalog(executable, config_path, timeout_seconds=source.timeout_seconds)
-    catalog = select_streams(discovered, source, request.streams)
-    entries = {stream_id(entry): entry for entry in catalog["streams"]}
-    catalog_path = _write_private_json(tap_dir / "catalog.json", catalog)
-    argv = [executable, "--config", str(config_path), "--catalog", str(catalog_path)]
+    catalog = catalog_for_run(
+        source, request.streams, executable, config_path, project_dir=request.project_dir, log=log
+    )
+    argv = [executable, "--config", str(config_path)]
+    entries: dict[str, Any] = {}
+    if catalog is not None:  # None: a tap without discovery, run on its config alone
+        entries = {stream_id(entry): entry for entry in catalog["streams"]}
+        argv += ["--catalog", str(_write_private_json(tap_dir / "catalog.json", catalog))]
     if request.state is not None:
         argv += ["--state", str(_write_private_json(tap_dir / "state.json", request.state))]
 
@@ -112,20 +110,27 @@ def _extract(
             key_properties=source.streams[name].key_properties,
             replication_key=source.streams[name].replication_key,
             batch_size_rows=request.batch_size_rows,
-            adjust_schema=stream_adjustments(source, entries[name]).adjust_message,
+            adjust_schema=stream_adjustments(source, entries.get(name, {"stream": name})).adjust_message,
         )
         for index, name in enumerate(request.streams)
     }
-    catalog_schemas = _catalog_schemas(catalog)
+    catalog_schemas = _catalog_schemas(catalog) if catalog is not None else {}
     state = _run_tap(argv, source, writers, log)
     extracted_at = dt.datetime.now(dt.UTC).isoformat()
     result = ExtractResult(source=source.name, streams={}, state=state)
-    for index, (name, writer) in enumerate(writers.items()):
-        if writer.schema is None:  # the tap sent nothing for the stream: the catalog still types the table
+    # Type every stream's last batch before publishing any: a bad record in the last stream must leave
+    # the landing area as it was for all of them.
+    for name, writer in writers.items():
+        if writer.schema is None and name in catalog_schemas:  # sent nothing: the catalog still types it
             writer.set_schema(catalog_schemas[name])
+        if writer.schema is None:
+            log(
+                f"stream {name!r}: the tap sent no SCHEMA and there is no catalog; it lands empty, no lake table"
+            )
         writer.flush()
-        assert writer.schema is not None and isinstance(writer.sink, ParquetSink)
-        summary = StreamExtract(stream=name)
+    for index, (name, writer) in enumerate(writers.items()):
+        assert isinstance(writer.sink, ParquetSink)
+        summary = StreamExtract(stream=name, typed=writer.schema is not None)
         for partition in writer.expected_partitions() + sorted(writer.sink.partitions):
             if partition in summary.rows_by_partition:
                 continue
@@ -138,7 +143,7 @@ def _extract(
                 partition=partition,
                 rows=landed.rows,
                 files=[_move(path, staged) for path in landed.files],
-                schema=writer.schema.schema,
+                schema=writer.schema.schema if writer.schema is not None else None,
                 key_properties=writer.key_properties,
                 replication_key=writer.replication_key,
                 extracted_at=extracted_at,

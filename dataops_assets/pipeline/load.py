@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from dataops_assets.checks.snapshots import record_columns
 from dataops_assets.config.models import SourceConfig
 from dataops_assets.lake.merge import STAGED, MergeCounts, merge_staged, retire_old_versions
 from dataops_assets.lake.names import qualified_table, quote_identifier, quote_literal
@@ -35,12 +36,21 @@ class StreamLoadResult:
     bytes_landed: int = 0
     bookmark: Any = None
     newest_replication_value: Any = None
+    # What the checks (dataops_assets/checks) need to judge this load without re-reading the landing files.
+    key_properties: list[str] = field(default_factory=list)
+    replication_key: str | None = None
+    partitions: list[str] = field(default_factory=list)
+    rows_in_manifests: int = 0  # what the tap said it sent, per the manifests
+    landed_columns: dict[str, str] = field(default_factory=dict)  # the columns the tap's schema implies
+    previous_landed_columns: dict[str, str] | None = None  # ... at the previous load (None: first load)
+    loaded_since: Any = None  # the oldest _sdc_batched_at among this load's rows
 
 
 @dataclass
 class SourceLoadResult:
     streams: dict[str, StreamLoadResult]
     state: Any = None
+    untyped: list[str] = field(default_factory=list)  # never described by the tap: no table made or changed
 
 
 def load_source(
@@ -59,9 +69,11 @@ def load_source(
     connection.execute("BEGIN TRANSACTION")
     try:
         ensure_bookkeeping(connection)
+        typed = {stream: [m for m in manifests[stream] if m.schema is not None] for stream in streams}
         results = {
-            stream: _load_stream(connection, source, stream, manifests[stream], partitions, landing, run_id)
+            stream: _load_stream(connection, source, stream, typed[stream], partitions, landing, run_id)
             for stream in streams
+            if typed[stream]  # else the tap had no catalog and sent no SCHEMA: nothing types a table
         }
         state = _store_newest_state(
             connection, source.name, [m for ms in manifests.values() for m in ms], run_id
@@ -72,7 +84,9 @@ def load_source(
         raise
     for stream, result in results.items():
         result.bookmark = _bookmark(state, stream, result)
-    return SourceLoadResult(streams=results, state=state)
+    return SourceLoadResult(
+        streams=results, state=state, untyped=[stream for stream in streams if not typed[stream]]
+    )
 
 
 def _bookmark(state: Any, stream: str, result: StreamLoadResult) -> Any:
@@ -106,7 +120,8 @@ def _load_stream(
     ordered = sorted(manifests, key=lambda manifest: manifest.extracted_at)
     changes: list[str] = []
     for manifest in ordered:
-        changes += ensure_table(connection, schema_name, stream, lake_columns_for_schema(manifest.schema))
+        if manifest.schema is not None:  # load_source passes typed manifests only
+            changes += ensure_table(connection, schema_name, stream, lake_columns_for_schema(manifest.schema))
     files = [
         str(landing.partition_dir(source.name, stream, manifest.partition) / name)
         for manifest in manifests
@@ -121,6 +136,7 @@ def _load_stream(
     else:
         connection.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} AS SELECT * FROM {target} LIMIT 0")
     newest = ordered[-1]
+    since = connection.execute(f"SELECT min(_sdc_batched_at) FROM {STAGED}").fetchone()
     settings = source.streams[stream]
     method = settings.effective_load_method(newest.key_properties)
     counts = merge_staged(
@@ -149,6 +165,8 @@ def _load_stream(
     if rep_key:
         newest_value = connection.execute(f"SELECT max({quote_identifier(rep_key)}) FROM {target}").fetchone()
     row = connection.execute(f"SELECT count(*) FROM {target}").fetchone()
+    landed_columns = lake_columns_for_schema(newest.schema or {})
+    previous_columns = record_columns(connection, f"{schema_name}.{stream}", landed_columns, run_id)
     return StreamLoadResult(
         stream=stream,
         table=f"{schema_name}.{stream}",
@@ -158,6 +176,13 @@ def _load_stream(
         schema_changes=changes,
         bytes_landed=sum(manifest.bytes for manifest in manifests),
         newest_replication_value=newest_value[0] if newest_value else None,
+        key_properties=list(newest.key_properties),
+        replication_key=newest.replication_key,
+        partitions=list(partitions),
+        rows_in_manifests=sum(manifest.rows for manifest in manifests),
+        landed_columns=landed_columns,
+        previous_landed_columns=previous_columns,
+        loaded_since=since[0] if since else None,
     )
 
 

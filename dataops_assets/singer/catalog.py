@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
+import signal
 import subprocess
+import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +16,7 @@ from typing import Any
 import orjson
 
 from dataops_assets.config.models import SourceConfig, StreamSettings
-from dataops_assets.singer.errors import SingerError, TapProcessError
+from dataops_assets.singer.errors import NoDiscoveryError, SingerError, TapProcessError
 from dataops_assets.singer.selection import (
     Selection,
     StreamAdjustments,
@@ -21,32 +26,87 @@ from dataops_assets.singer.selection import (
 )
 
 Catalog = dict[str, Any]
+_SINGER_MESSAGE_TYPES = {"SCHEMA", "RECORD", "STATE", "ACTIVATE_VERSION", "BATCH"}
 
 
 def discover_catalog(
     executable: str, config_path: Path, *, timeout_seconds: float, cwd: Path | None = None
 ) -> Catalog:
-    """Run ``tap --discover`` and return its catalog."""
-    try:
-        completed = subprocess.run(
-            [executable, "--config", str(config_path), "--discover"],
-            capture_output=True,
-            timeout=timeout_seconds,
-            check=False,
+    """Run ``tap --discover`` and return its catalog.
+
+    A tap without a discovery mode shows it in one of a few ways, each a :class:`NoDiscoveryError`: it
+    ignores the flag and starts syncing (tap-gitlab 0.5: singer-python parses ``--discover`` and the tap
+    never looks at it), which is stopped at its first Singer message, before it calls any API; or it exits
+    cleanly having printed nothing, or something that is not a catalog. A failing tap is a
+    :class:`TapProcessError` with its last stderr lines.
+    """
+    argv = [executable, "--config", str(config_path), "--discover"]
+    with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: a chatty stderr can never block stdout
+        with subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
             cwd=cwd,
-        )
-    except subprocess.TimeoutExpired:
-        raise TapProcessError(f"tap --discover took longer than {timeout_seconds:.0f}s") from None
-    if completed.returncode != 0:
-        tail = completed.stderr.decode("utf-8", "replace").strip().splitlines()[-20:]
-        raise TapProcessError(f"tap --discover exited with code {completed.returncode}:\n" + "\n".join(tail))
+            start_new_session=True,
+        ) as process:
+            assert process.stdout is not None
+            expired = threading.Event()
+
+            def expire() -> None:
+                expired.set()
+                _stop(process)
+
+            timer = threading.Timer(timeout_seconds, expire)
+            timer.start()
+            try:
+                first_line = process.stdout.readline()
+                if message_type := _singer_message_type(first_line):
+                    _stop(process)
+                    raise NoDiscoveryError(
+                        f"tap --discover synced instead of printing a catalog (its first line was a "
+                        f"{message_type} message; stopped there)"
+                    )
+                output = first_line + process.stdout.read()
+                returncode = process.wait()
+            finally:
+                timer.cancel()
+        stderr.seek(0)
+        tail = stderr.read().decode("utf-8", "replace").strip().splitlines()[-20:]
+    if expired.is_set():
+        raise TapProcessError(f"tap --discover took longer than {timeout_seconds:.0f}s")
+    if returncode != 0:
+        raise TapProcessError(f"tap --discover exited with code {returncode}:\n" + "\n".join(tail))
+    return _parse_catalog(output)
+
+
+def _parse_catalog(output: bytes) -> Catalog:
+    if not output.strip():
+        raise NoDiscoveryError("tap --discover printed nothing")
     try:
-        catalog = orjson.loads(completed.stdout)
+        catalog = orjson.loads(output)
     except orjson.JSONDecodeError as error:
-        raise TapProcessError(f"tap --discover did not print a JSON catalog: {error}") from None
+        raise NoDiscoveryError(f"tap --discover did not print a JSON catalog: {error}") from None
     if not isinstance(catalog, dict) or not isinstance(catalog.get("streams"), list):
-        raise TapProcessError("tap --discover printed JSON without a 'streams' list")
+        raise NoDiscoveryError("tap --discover printed JSON without a 'streams' list")
     return catalog
+
+
+def _singer_message_type(line: bytes) -> str | None:
+    """``SCHEMA``/``RECORD``/... when ``line`` is a Singer message (a catalog is never one)."""
+    try:
+        message = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    kind = message.get("type") if isinstance(message, dict) else None
+    return kind if kind in _SINGER_MESSAGE_TYPES else None
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill the tap and anything it started (it runs in its own session)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def stream_id(entry: Mapping[str, Any]) -> str:

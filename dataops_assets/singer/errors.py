@@ -42,3 +42,7 @@ class RecordValidationError(SingerError):
 
 class TapProcessError(SingerError):
     """The tap process failed: non-zero exit, killed by a signal, or silent past its timeout."""
+
+
+class NoDiscoveryError(TapProcessError):
+    """The tap has no discovery mode: ``--discover`` printed no catalog (it synced, or printed nothing)."""

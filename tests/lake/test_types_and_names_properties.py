@@ -151,6 +151,7 @@ def test_any_stream_and_column_name_round_trips(stream: str, column: str) -> Non
     assert load_one({"type": "string"}, "value", stream=stream, column=column) == "value"
 
 
+@settings(deadline=None)
 @given(names)
 def test_quoted_identifiers_and_literals_parse_back_to_the_same_text(name: str) -> None:
     with duckdb.connect() as connection:

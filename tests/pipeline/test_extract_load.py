@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import singer_catalog
+from singer_fixtures import singer_catalog
 
 from dataops_assets.config.models import LoadMethod, SourceConfig, StreamSettings
 from dataops_assets.lake.state import read_state

@@ -1,0 +1,1 @@
+"""Data checks on every lake table: reconciliation, keys, freshness, schema and distribution drift, volume."""
