@@ -51,12 +51,13 @@ def merge_staged(
     duplicates = 0
     if key_properties and method is not LoadMethod.APPEND:
         duplicates = _keep_newest_per_key(connection, key_properties, replication_key)
-    try:
-        return _merge(
-            connection, target, method, key_properties, replication_key, partitions, landed, duplicates
-        )
-    finally:
-        connection.execute(f"DROP TABLE IF EXISTS {STAGED}")
+    # No cleanup on failure: the caller rolls the transaction back, and a statement in an aborted
+    # transaction would replace the real error with "transaction is aborted".
+    counts = _merge(
+        connection, target, method, key_properties, replication_key, partitions, landed, duplicates
+    )
+    connection.execute(f"DROP TABLE IF EXISTS {STAGED}")
+    return counts
 
 
 def retire_old_versions(

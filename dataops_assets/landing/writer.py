@@ -43,6 +43,8 @@ METADATA_COLUMNS: dict[str, str] = {
 SINGER_METADATA_PROPERTIES = frozenset(name for name in METADATA_COLUMNS if name.startswith("_sdc_"))
 _METADATA_FOLDED = {name.casefold(): name for name in METADATA_COLUMNS}
 _MAX_RECORD_BYTES = 64 * 1024 * 1024  # a single record may be this large; DuckDB buffers twice it per thread
+# What a record can cause; anything else (out of memory, a full disk) is the machine's problem, not the line's.
+_RECORD_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.BinderException)
 _SEQUENCE_PREFIX = re.compile(rb'\{"s":(\d+),')
 
 
@@ -188,7 +190,7 @@ class ClosedBatch:
         """Type the rows into ``sink``; a failure names the tap's line of the first bad record."""
         try:
             sink.write(self.query(), self.number)
-        except duckdb.Error as error:
+        except _RECORD_ERRORS as error:
             if self.spill_path is None:
                 raise RecordValidationError(
                     f"BATCH files do not match the stream's SCHEMA: {_duckdb_reason(error)}",

@@ -26,7 +26,9 @@ class TargetSettings(BaseModel):
         default=900.0, gt=0, description="How long to wait for the lake's lock."
     )
     memory_limit: str = Field(
-        default="512MB", description="DuckDB memory limit; larger batches spill to disk."
+        default="512MB",
+        description="DuckDB memory limit; peak RSS follows it (measured in bench/README.md). Keep it above "
+        "2 x 64 MB per DuckDB thread for the JSON reader's buffers.",
     )
 
 
