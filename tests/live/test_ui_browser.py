@@ -1,5 +1,5 @@
-"""The web UI in headless Chromium: the lineage shows the four layers and their edges, and
-materializing the staging layer from its menu in the lineage succeeds.
+"""The web UI in headless Chromium: the lineage shows the four layers and their edges, and a
+materialization launched with an asset page's Materialize button succeeds.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser`` installs them) and Selenium.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_dagster import REPOSITORY, LiveDagster
+from live_dagster import LOCATION, REPOSITORY, REPOSITORY_NAME, LiveDagster
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("live")]
 
@@ -25,11 +25,20 @@ LAYERS = ["landing", "lake", "staging", "marts"]
 SCREENSHOT = REPOSITORY / "docs/asset-graph.png"
 SHOP_STREAMS = ["customers", "products", "orders", "order_items"]
 STAGING_INPUTS = [*(["lake", "shop", stream] for stream in SHOP_STREAMS), ["lake", "web", "events"]]
+MART = ["marts", "customer_lifetime_value"]
 STAGING = [*(["staging", f"stg_shop__{stream}"] for stream in SHOP_STREAMS), ["staging", "stg_web__events"]]
 LATEST_MATERIALIZATION = """
 query($key: AssetKeyInput!) {
   assetOrError(assetKey: $key) {
     ... on Asset { assetMaterializations(limit: 1) { runId timestamp } }
+  }
+}"""
+LAUNCH_ASSETS = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
   }
 }"""
 RUN_STATUS = """
@@ -134,26 +143,9 @@ def test_the_lineage_shows_every_layer_and_its_edges(live_dagster: LiveDagster, 
         shutil.copy(picture, SCREENSHOT)
 
 
-def open_group_menu(browser: Any, group: str) -> bool:
-    """Right-click the group's box in the lineage; True once its menu is open."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
-
-    for node in browser.find_elements(By.XPATH, f"//*[normalize-space(text())='{group}']"):
-        try:
-            ActionChains(browser).context_click(node).perform()
-        except WebDriverException:
-            continue
-        if browser.find_elements(By.XPATH, "//*[starts-with(normalize-space(.), 'Materialize assets (')]"):
-            return True
-    return False
-
-
-def test_materializing_the_staging_layer_from_the_lineage_succeeds(
-    live_dagster: LiveDagster, browser: Any
-) -> None:
-    # the views read the lake tables: wait until the backfill has loaded all of them
+def test_materialize_from_an_asset_page_succeeds(live_dagster: LiveDagster, browser: Any) -> None:
+    # the models read the lake tables: wait until the backfill has loaded all of them, then build the
+    # unpartitioned models once (a model's dbt tests also read the models they relate to)
     for table in STAGING_INPUTS:
         wait_for(
             f"{'/'.join(table)} to be loaded",
@@ -161,33 +153,47 @@ def test_materializing_the_staging_layer_from_the_lineage_succeeds(
             300,
             live_dagster,
         )
-    before = {tuple(key): latest_materialization(live_dagster, key) for key in STAGING}
-    browser.get(f"{live_dagster.url}/asset-groups")
-    wait_for("the staging group's menu", lambda: open_group_menu(browser, "staging"), 60, live_dagster)
+    launched = live_dagster.graphql(
+        LAUNCH_ASSETS,
+        params={
+            "selector": {
+                "repositoryLocationName": LOCATION,
+                "repositoryName": REPOSITORY_NAME,
+                "jobName": "__ASSET_JOB",
+                "assetSelection": [{"path": key} for key in [*STAGING, MART]],
+            }
+        },
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
     wait_for(
-        "the Materialize menu item",
-        lambda: click(browser, "(//*[starts-with(normalize-space(.), 'Materialize assets (5)')])[last()]"),
-        30,
+        "the models' first build",
+        lambda: run_status(live_dagster, launched["run"]["runId"]) == "SUCCESS",
+        240,
         live_dagster,
     )
-    events = {
-        tuple(key): wait_for(
-            f"{'/'.join(key)} materialized from the page",
-            lambda k=key: (latest := latest_materialization(live_dagster, k)) != before[tuple(k)] and latest,
-            180,
-            live_dagster,
-        )
-        for key in STAGING
-    }
-    run_ids = {event["runId"] for event in events.values()}
-    assert len(run_ids) == 1  # the five views in one dbt build
-    (run_id,) = run_ids
+
+    before = latest_materialization(live_dagster, MART)
+    browser.get(f"{live_dagster.url}/assets/{'/'.join(MART)}")
+    wait_for(
+        "the Materialize button",
+        lambda: click(browser, "//button[normalize-space()='Materialize']"),
+        60,
+        live_dagster,
+    )
+    event = wait_for(
+        "the materialization launched from the page",
+        lambda: (latest := latest_materialization(live_dagster, MART)) != before and latest,
+        180,
+        live_dagster,
+    )
     wait_for(
         "the run to finish",
-        lambda: live_dagster.graphql(RUN_STATUS, id=run_id)["runOrError"]["status"] in {"SUCCESS", "FAILURE"},
+        lambda: run_status(live_dagster, event["runId"]) in {"SUCCESS", "FAILURE"},
         120,
         live_dagster,
     )
-    assert live_dagster.graphql(RUN_STATUS, id=run_id)["runOrError"]["status"] == "SUCCESS", (
-        live_dagster.logs()
-    )
+    assert run_status(live_dagster, event["runId"]) == "SUCCESS", live_dagster.logs()
+
+
+def run_status(live: LiveDagster, run_id: str) -> str:
+    return str(live.graphql(RUN_STATUS, id=run_id)["runOrError"]["status"])
