@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from dataops_assets.config import load_pipeline
-from dataops_assets.dbt.project import dbt_environment
 
 
 def register(commands: Any) -> None:
@@ -15,7 +14,9 @@ def register(commands: Any) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from dagster_dbt import DbtProject
+    from dagster_dbt import DbtProject  # imported here: it costs seconds every other command need not pay
+
+    from dataops_assets.dbt.project import dbt_environment
 
     pipeline = load_pipeline()
     dbt_environment(pipeline.lake.path)
