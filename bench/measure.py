@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 POLL_SECONDS = 0.05
 
@@ -165,3 +166,28 @@ def wait_for_quiet(threshold: float, max_wait_s: float, window_s: float = 1.0) -
     while busy > threshold and time.monotonic() < deadline:
         busy = busy_fraction(window_s)
     return busy
+
+
+def read_first(path: str, prefix: str) -> str:
+    """The value of the first `prefix: value` line of a /proc file."""
+    with open(path, encoding="utf-8") as source:
+        for line in source:
+            if line.startswith(prefix):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import platform
+
+    import duckdb
+
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "memory_gib": round(int(read_first("/proc/meminfo", "MemTotal").split()[0]) / 2**20, 1),
+        "cpu_model": read_first("/proc/cpuinfo", "model name"),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+    }

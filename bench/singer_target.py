@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from bench.measure import Measurement, run_measured, wait_for_quiet
+from bench.measure import Measurement, machine, run_measured, wait_for_quiet
 from bench.singer_stream import SEED, StreamFiles, ensure_stream
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -328,29 +327,6 @@ def warm_page_cache(paths: list[Path]) -> None:
                 pass
 
 
-def read_first(path: str, prefix: str) -> str:
-    """The value of the first `prefix: value` line of a /proc file."""
-    with open(path, encoding="utf-8") as source:
-        for line in source:
-            if line.startswith(prefix):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    mem_kb = int(read_first("/proc/meminfo", "MemTotal").split()[0])
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "memory_gib": round(mem_kb / 2**20, 1),
-        "cpu_model": read_first("/proc/cpuinfo", "model name"),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-        "target_duckdb_pins": list(TARGET_DUCKDB_PINS),
-        "kernel": platform.release(),
-    }
-
-
 def cell(value: Any, digits: int = 0) -> str:
     """A table cell: blanks for missing values, thousands separators for counts."""
     if value is None:
@@ -534,7 +510,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "singer": stream.singer.stat().st_size // 2**20,
             "jsonl": stream.jsonl.stat().st_size // 2**20,
         },
-        "machine": machine(),
+        "machine": {**machine(), "target_duckdb_pins": list(TARGET_DUCKDB_PINS)},
         "load_average_before": load_before,
         "results": results,
     }

@@ -23,7 +23,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -38,7 +37,7 @@ from typing import Any
 
 import duckdb
 
-from bench.measure import read_status_kb, wait_for_quiet, wait_with_timeout
+from bench.measure import machine, read_status_kb, wait_for_quiet, wait_with_timeout
 from bench.singer_stream import SEED, STATE_EVERY, schema_line, state_value, write_block
 from dataops_assets.target.settings import TargetSettings
 
@@ -306,27 +305,6 @@ def measure(spec: RunSpec, timeout_s: float, quiet_wait_s: float, keep: bool) ->
 
 
 # --- reporting ----------------------------------------------------------------------------------------
-
-
-def read_first(path: str, prefix: str) -> str:
-    """The value of the first `prefix: value` line of a /proc file."""
-    with open(path, encoding="utf-8") as source:
-        for line in source:
-            if line.startswith(prefix):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "memory_gib": round(int(read_first("/proc/meminfo", "MemTotal").split()[0]) / 2**20, 1),
-        "cpu_model": read_first("/proc/cpuinfo", "model name"),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-    }
 
 
 HEADER = [
