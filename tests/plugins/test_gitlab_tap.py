@@ -21,12 +21,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
-import duckdb
 import pytest
 from plugin_testkit import use_plugin_cache
+from project_fixtures import materialize_source, query_lake
 
 from dataops_assets.assets.keys import landing_key
-from dataops_assets.assets.sources import build_source_assets
 from dataops_assets.automation.runs import run_main_job
 from dataops_assets.config import load_pipeline
 from dataops_assets.definitions import build_definitions
@@ -219,16 +218,10 @@ def project(tmp_path: Path, gitlab_api: tuple[str, list[str]], monkeypatch: pyte
 
 
 def materialize(project: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    pipeline = load_pipeline(project / "dataops.yaml")
-    result = dg.materialize(build_source_assets(pipeline, pipeline.source("gitlab")), instance=instance)
-    assert result.success
-    return result
+    return materialize_source(project, "gitlab", instance)
 
 
-def lake(project: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(project / "lake.duckdb"), read_only=True) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        return connection.execute(sql).fetchall()
+lake = query_lake
 
 
 def utc(text: str) -> str:

@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pytest
 import sqlalchemy as sa
 from plugin_testkit import use_plugin_cache
-
-from dataops_assets.assets.sources import build_source_assets
-from dataops_assets.config import load_pipeline
+from project_fixtures import materialize_source, query_lake
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -90,16 +87,10 @@ def project(tmp_path: Path, postgres_url: str, items: tuple[sa.Engine, str]) -> 
 
 
 def materialize(project: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    pipeline = load_pipeline(project / "dataops.yaml")
-    result = dg.materialize(build_source_assets(pipeline, pipeline.source("pg")), instance=instance)
-    assert result.success
-    return result
+    return materialize_source(project, "pg", instance)
 
 
-def lake(project: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(project / "lake.duckdb"), read_only=True) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        return connection.execute(sql).fetchall()
+lake = query_lake
 
 
 def test_tap_postgres_loads_the_table_then_its_changes_without_duplicates(
