@@ -117,3 +117,15 @@ def wait_for_location(live: LiveDagster, deadline: float) -> None:
             pass
         time.sleep(0.5)
     raise AssertionError(f"the webserver or daemon stopped, or the code location did not load\n{live.logs()}")
+
+
+# Launch a run of a job or an asset selection; the answer names the run or says why it did not start.
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""

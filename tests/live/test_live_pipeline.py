@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from live_dagster import LOCATION, REPOSITORY_NAME, LiveDagster
+from live_dagster import LAUNCH_RUN, LOCATION, REPOSITORY_NAME, LiveDagster
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("live")]
 
@@ -45,15 +45,6 @@ query($id: String!) {
     __typename
     ... on PartitionBackfill { status partitionNames runs(limit: 20) { runId status tags { key value } } }
     ... on PythonError { message }
-  }
-}"""
-LAUNCH_RUN = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
 RUNS = """

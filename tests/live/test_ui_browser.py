@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_dagster import LOCATION, REPOSITORY, REPOSITORY_NAME, LiveDagster
+from live_dagster import LAUNCH_RUN, LOCATION, REPOSITORY, REPOSITORY_NAME, LiveDagster
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("live")]
 
@@ -31,14 +31,6 @@ LATEST_MATERIALIZATION = """
 query($key: AssetKeyInput!) {
   assetOrError(assetKey: $key) {
     ... on Asset { assetMaterializations(limit: 1) { runId timestamp } }
-  }
-}"""
-LAUNCH_ASSETS = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
   }
 }"""
 RUN_STATUS = """
@@ -154,7 +146,7 @@ def test_materialize_from_an_asset_page_succeeds(live_dagster: LiveDagster, brow
             live_dagster,
         )
     launched = live_dagster.graphql(
-        LAUNCH_ASSETS,
+        LAUNCH_RUN,
         params={
             "selector": {
                 "repositoryLocationName": LOCATION,
