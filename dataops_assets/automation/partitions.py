@@ -50,8 +50,8 @@ def window_from_context(
         return None
     time_window = context.partition_time_window
     return ExtractionWindow(
-        start=_local_date(time_window.start),
-        end=_local_date(time_window.end),
+        start=time_window.start.date(),  # the window is in the partition time zone
+        end=time_window.end.date(),
         timezone=settings.timezone,
     )
 
@@ -71,7 +71,3 @@ def newest_complete_partition(settings: PartitionSettings, moment: dt.datetime) 
 
 def source_partitions(source: SourceConfig) -> dg.DailyPartitionsDefinition | None:
     return daily_partitions(source.partitions)
-
-
-def _local_date(moment: dt.datetime) -> dt.date:
-    return moment.date()

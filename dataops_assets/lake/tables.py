@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import duckdb
 
-from dataops_assets.lake.names import qualified_table, quote_identifier, quote_literal
+from dataops_assets.lake.names import qualified_table, quote_identifier
 
 _WIDENINGS = {
     ("BIGINT", "DOUBLE"),
@@ -100,10 +100,6 @@ def _is_scalar(kind: str) -> bool:
     return not kind.startswith(("STRUCT", "MAP", "UNION")) and not kind.endswith("[]") and kind != "JSON"
 
 
-def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(existing_columns(connection, schema, table))
-
-
 def canonical_type(connection: duckdb.DuckDBPyConnection, kind: str) -> str:
     """DuckDB's own spelling of a type, so ``TIMESTAMPTZ`` and ``TIMESTAMP WITH TIME ZONE`` compare equal."""
     spelled = str(connection.sql(f"SELECT CAST(NULL AS {kind}) AS probe").types[0])
@@ -122,14 +118,3 @@ def _decimal_parts(kind: str) -> tuple[int, int]:
     inside = kind[kind.index("(") + 1 : kind.index(")")]
     precision, scale = (int(part) for part in inside.split(","))
     return precision, scale
-
-
-__all__ = [
-    "IncompatibleSchemaChange",
-    "canonical_type",
-    "ensure_table",
-    "existing_columns",
-    "quote_literal",
-    "table_exists",
-    "widened_type",
-]
