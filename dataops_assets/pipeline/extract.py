@@ -33,6 +33,8 @@ from dataops_assets.singer.tap_process import TapProcess
 
 Log = Callable[[str], None]
 
+SQL_TAP = "tap-dataops-sql"
+
 
 @dataclass
 class StreamExtract:
@@ -89,7 +91,7 @@ def _extract(
     executable = tap_executable(source, request.project_dir, log)
     tap_dir = staging / "_tap"
     tap_dir.mkdir()
-    config_path = _write_private_json(tap_dir / "config.json", _tap_config(source, request.window))
+    config_path = _write_private_json(tap_dir / "config.json", _tap_config(source, request.window, tap_dir))
     catalog = catalog_for_run(
         source, request.streams, executable, config_path, project_dir=request.project_dir, log=log
     )
@@ -181,8 +183,11 @@ def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamWri
     return router.state
 
 
-def _tap_config(source: SourceConfig, window: ExtractionWindow | None) -> dict[str, Any]:
+def _tap_config(source: SourceConfig, window: ExtractionWindow | None, tap_dir: Path) -> dict[str, Any]:
     config = dict(source.config)
+    if source.tap == SQL_TAP and "batch_dir" not in config:
+        # its Parquet BATCH files then live, and are removed, with the run's staging folder
+        config["batch_dir"] = str(tap_dir / "batches")
     if source.stream_maps is not None:
         config["stream_maps"] = source.stream_maps
     if source.stream_map_config is not None:

