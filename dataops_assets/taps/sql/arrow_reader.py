@@ -43,10 +43,10 @@ _POSTGRES_NATIVE = (
     sa.DateTime,
     sa.Date,
     sa.Time,
-    sa.JSON,
-    sa.ARRAY,
     sa.LargeBinary,
 )
+# singer-sdk declares arrays and JSON documents as strings: they land as JSON text, as the SDK path prints them.
+_POSTGRES_AS_JSON_TEXT = (sa.JSON, sa.ARRAY)
 
 
 class ArrowReadError(RuntimeError):
@@ -63,10 +63,12 @@ def select_for_arrow(table: sa.Table, dialect_name: str) -> selectable.Select:
     """SELECT every column of ``table`` in a shape ADBC reads faithfully (see ``_POSTGRES_NATIVE``)."""
     columns: list[Any] = []
     for column in table.columns:
-        if dialect_name == "postgresql" and not isinstance(column.type, _POSTGRES_NATIVE):
-            columns.append(sa.cast(column, sa.Text).label(column.name))
-        else:
+        if dialect_name != "postgresql" or isinstance(column.type, _POSTGRES_NATIVE):
             columns.append(column)
+        elif isinstance(column.type, _POSTGRES_AS_JSON_TEXT):
+            columns.append(sa.cast(sa.func.to_json(column), sa.Text).label(column.name))
+        else:
+            columns.append(sa.cast(column, sa.Text).label(column.name))
     return sa.select(*columns).select_from(table)
 
 
