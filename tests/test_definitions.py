@@ -63,8 +63,11 @@ def test_the_schedule_requests_the_newest_complete_day() -> None:
         (dt.datetime(2024, 1, 10, 2, 15, tzinfo=dt.UTC), ["2024-01-09"]),
         (dt.datetime(2025, 6, 1, 2, 15, tzinfo=dt.UTC), ["2024-02-29"]),  # past the demo window: its last day
     ]:
-        context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository)
-        requests = schedule.evaluate_tick(context).run_requests
+        with dg.instance_for_test() as instance:
+            context = dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=tick, repository_def=repository
+            )
+            requests = schedule.evaluate_tick(context).run_requests
         assert requests is not None and [run.partition_key for run in requests] == expected
     early = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2024, 1, 1, 2, 15, tzinfo=dt.UTC), repository_def=repository

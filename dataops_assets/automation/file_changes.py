@@ -19,7 +19,6 @@ from typing import Any
 
 from dataops_assets.config.models import SourceConfig
 from dataops_assets.landing.partitioning import zone
-from dataops_assets.taps.files.records import format_for_glob, read_records
 
 FILES_TAP = "tap-dataops-files"
 NAME_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?=\.[^.]+$)")
@@ -35,11 +34,18 @@ class WatchedStream:
     name: str
     folder: Path
     glob: str
-    format: str
+    format: str | None  # None: the glob's extension says (as the tap decides), worked out when files are read
     replication_key: str | None
 
     def files(self) -> list[Path]:
         return sorted(path for path in self.folder.glob(self.glob) if path.is_file())
+
+    def file_format(self) -> str:
+        # imported here, not at the top: the tap's package imports singer-sdk, which the code location's
+        # load does not need (it only declares the sensor)
+        from dataops_assets.taps.files.records import format_for_glob
+
+        return self.format or format_for_glob(self.glob)
 
 
 def is_file_source(source: SourceConfig) -> bool:
@@ -56,9 +62,7 @@ def watched_streams(source: SourceConfig) -> list[WatchedStream]:
             continue
         glob = item.get("glob") or "*.jsonl"
         replication_key = source.streams[name].replication_key or item.get("replication_key")
-        watched.append(
-            WatchedStream(name, folder, glob, item.get("format") or format_for_glob(glob), replication_key)
-        )
+        watched.append(WatchedStream(name, folder, glob, item.get("format") or None, replication_key))
     return watched
 
 
@@ -92,9 +96,11 @@ def file_days(stream: WatchedStream, path: Path, timezone: str) -> set[dt.date]:
     """The days (in ``timezone``) the file's records fall on, read one line at a time."""
     if stream.replication_key is None:
         return _name_day(path)
+    from dataops_assets.taps.files.records import read_records
+
     tz = zone(timezone)
     days = set()
-    for _, record in read_records(path, stream.format, {}):
+    for _, record in read_records(path, stream.file_format(), {}):
         day = record_day(record.get(stream.replication_key), tz)
         if day is not None:
             days.add(day)

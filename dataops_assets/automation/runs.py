@@ -7,23 +7,22 @@ single-run backfills use): each layer runs once over all days, never once per da
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from dataops_assets.automation.schedules import MAIN_JOB
+from dataops_assets.automation.schedules import MAIN_JOB, partition_range_tags
 
 
-def partition_range_tags(partitions_def: dg.PartitionsDefinition | None) -> dict[str, str]:
+def every_partition_tags(partitions_def: dg.PartitionsDefinition | None) -> dict[str, str]:
     """Tags selecting every partition that exists now (empty for an unpartitioned job)."""
     if partitions_def is None:
         return {}
     keys = partitions_def.get_partition_keys()
     if not keys:
         return {}
-    return {ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+    return partition_range_tags(keys[0], keys[-1])
 
 
 def run_main_job(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     """Materialize everything over the whole calendar in one run recorded in ``instance``."""
     job = defs.resolve_job_def(MAIN_JOB)
-    tags = partition_range_tags(job.partitions_def)
+    tags = every_partition_tags(job.partitions_def)
     return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)

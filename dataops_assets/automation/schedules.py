@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from dataops_assets.assets.keys import lake_key, landing_key
 from dataops_assets.automation.partitions import newest_complete_partition, source_partitions
@@ -48,9 +49,30 @@ def source_schedule(
         key = newest_complete_partition(source.partitions, moment)
         if key is None:
             return dg.SkipReason(f"no complete partition of {source.name} yet")
-        return dg.RunRequest(partition_key=key)
+        first = first_day_to_catch_up(context.instance, progress_key, key)
+        if first == key:
+            return dg.RunRequest(partition_key=key)
+        # Days missed while the daemon was down: one run over all of them, not one run per day.
+        return dg.RunRequest(tags=partition_range_tags(first, key))
 
+    progress_key = lake_key(source.name, next(iter(source.streams)))
     return ingest_schedule
+
+
+def first_day_to_catch_up(instance: dg.DagsterInstance, progress_key: dg.AssetKey, newest: str) -> str:
+    """The day after the newest loaded one, when days before ``newest`` were missed; else ``newest``.
+
+    A source that never loaded starts at ``newest``: its history is a backfill's job, not a tick's.
+    """
+    loaded = [key for key in instance.get_materialized_partitions(progress_key) if key < newest]
+    if not loaded:
+        return newest
+    return (dt.date.fromisoformat(max(loaded)) + dt.timedelta(days=1)).isoformat()
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """The tags Dagster's single-run backfills use for a run over the days ``first..last``."""
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
 
 
 def main_job(pipeline: PipelineConfig) -> dg.UnresolvedAssetJobDefinition | None:

@@ -18,13 +18,40 @@ def test_an_enabled_schedule_runs_from_the_start_and_requests_yesterday(project:
     defs = build_definitions(load_pipeline(project))
     schedule = defs.resolve_schedule_def("web_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2024, 1, 8, 2, 30, tzinfo=dt.UTC),
-        repository_def=defs.get_repository_def(),
-    )
-    requests = schedule.evaluate_tick(context).run_requests or []
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=dt.datetime(2024, 1, 8, 2, 30, tzinfo=dt.UTC),
+            repository_def=defs.get_repository_def(),
+        )
+        requests = schedule.evaluate_tick(context).run_requests or []
     assert [request.partition_key for request in requests] == ["2024-01-07"]
     assert defs.resolve_job_def("ingest_web").partitions_def is not None
+
+
+def test_a_tick_after_missed_days_catches_up_in_one_run_over_the_range(project: Path) -> None:
+    defs = build_definitions(load_pipeline(project))
+    schedule = defs.resolve_schedule_def("web_schedule")
+    lake_table = dg.AssetKey(["lake", "web", "events"])
+
+    def tick(instance: dg.DagsterInstance, day: int) -> dg.RunRequest:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=dt.datetime(2024, 1, day, 2, 30, tzinfo=dt.UTC),
+            repository_def=defs.get_repository_def(),
+        )
+        (request,) = schedule.evaluate_tick(context).run_requests or []
+        return request
+
+    with dg.instance_for_test() as instance:
+        assert tick(instance, 8).partition_key == "2024-01-07"  # never loaded: yesterday only
+        for day in ("2024-01-02", "2024-01-03"):
+            instance.report_runless_asset_event(dg.AssetMaterialization(lake_table, partition=day))
+        caught_up = tick(instance, 9)  # the daemon missed the 4th to the 7th
+        assert caught_up.partition_key is None
+        assert caught_up.partition_key_range == dg.PartitionKeyRange("2024-01-04", "2024-01-08")
+        instance.report_runless_asset_event(dg.AssetMaterialization(lake_table, partition="2024-01-08"))
+        assert tick(instance, 10).partition_key == "2024-01-09"  # on time again: one day
 
 
 def retry_policy(defs: dg.Definitions, key: list[str]) -> dg.RetryPolicy | None:
