@@ -6,6 +6,9 @@ BATCH files; they are typed into the landing area) and load (merged on the key i
 columns, state committed with the rows). Dagster itself is left out: it adds a fixed ~4 s per run that the
 other tools do not pay (bench/README.md, backfill section, measures that separately).
 
+Like a dataops project, it runs on a stored catalog (`dataops discover`, done once when a source is added):
+bench.sql_copy runs `--prepare` first, unmeasured, as it runs the plain tap's `--discover` unmeasured too.
+
 bench.sql_copy runs this module as its own process and passes:
 
   --source sqlite|postgres   which source database
@@ -14,12 +17,16 @@ bench.sql_copy runs this module as its own process and passes:
   --table NAME               the table to copy (events)
   --db PATH                  the DuckDB lake file to create
   --target-schema NAME       rows are counted in <target-schema>.<table>: a view on the lake table
+  --prepare                  only write the project and store its catalog (not measured)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from dataops_assets.config import load_pipeline
@@ -40,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--table", required=True)
     parser.add_argument("--db", required=True)
     parser.add_argument("--target-schema", required=True)
+    parser.add_argument("--prepare", action="store_true", help="write the project and its catalog, then stop")
     return parser.parse_args(argv)
 
 
@@ -64,11 +72,22 @@ def write_declaration(project: Path, args: argparse.Namespace) -> Path:
     return path
 
 
+def store_catalog(project: Path) -> None:
+    """`dataops discover`, as a user runs it once for a new source."""
+    dataops = Path(sys.executable).parent / "dataops"
+    environment = {**os.environ, "DATAOPS_PROJECT_DIR": str(project)}
+    subprocess.run([str(dataops), "discover", SOURCE_NAME], cwd=project, env=environment, check=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Extract, then load, then expose the lake table under the name the harness counts."""
     args = parse_args(argv)
     project = Path(args.db).resolve().parent / "dataops-project"
-    pipeline = load_pipeline(write_declaration(project, args))
+    declaration = write_declaration(project, args)
+    if args.prepare:
+        store_catalog(project)
+        return
+    pipeline = load_pipeline(declaration)
     source = pipeline.sources[SOURCE_NAME]
     landing = LandingArea(pipeline.lake.landing_dir)
     request = ExtractRequest(

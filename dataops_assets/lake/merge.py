@@ -60,6 +60,30 @@ def merge_staged(
     return counts
 
 
+def insert_into_empty(
+    connection: duckdb.DuckDBPyConnection,
+    target: str,
+    rows_sql: str,
+    *,
+    method: LoadMethod,
+    key_properties: Sequence[str],
+) -> MergeCounts | None:
+    """Insert ``rows_sql`` straight into ``target`` when merging could change nothing; else None.
+
+    That is the first load of a table (or after it was emptied) whose rows repeat no key: every rule of
+    the merge then comes down to an insert, and staging a copy of the rows first would only cost time.
+    """
+    if _count(connection, target) != 0:
+        return None
+    if key_properties and method is not LoadMethod.APPEND:
+        keys = ", ".join(quote_identifier(k) for k in key_properties)
+        if _scalar(connection, f"SELECT count(*) - count(DISTINCT ({keys})) FROM ({rows_sql})") != 0:
+            return None
+    connection.execute(f"INSERT INTO {target} BY NAME {rows_sql}")
+    inserted = _count(connection, target)
+    return MergeCounts(inserted, inserted, 0, 0, 0, 0)
+
+
 def retire_old_versions(
     connection: duckdb.DuckDBPyConnection, target: str, version: int, *, hard_delete: bool
 ) -> int:

@@ -75,8 +75,9 @@ class ParquetSink:
         import pyarrow.parquet as pq  # only extraction needs it; the standalone target starts faster without
 
         prefix = f"batch{batch_number:06d}-"
+        # lz4: about a third faster to write than zstd (measured on 1M rows), read as fast, a little larger
         self.connection.execute(
-            f"COPY ({query}) TO {quote_literal(str(self.output_dir))} (FORMAT parquet, COMPRESSION zstd, "
+            f"COPY ({query}) TO {quote_literal(str(self.output_dir))} (FORMAT parquet, COMPRESSION lz4, "
             "PARTITION_BY (_dataops_partition), WRITE_PARTITION_COLUMNS true, OVERWRITE_OR_IGNORE true, "
             f"FILENAME_PATTERN '{prefix}{{i}}')"
         )

@@ -91,7 +91,9 @@ def _extract(
     executable = tap_executable(source, request.project_dir, log)
     tap_dir = staging / "_tap"
     tap_dir.mkdir()
-    config_path = _write_private_json(tap_dir / "config.json", _tap_config(source, request.window, tap_dir))
+    config_path = _write_private_json(
+        tap_dir / "config.json", _tap_config(source, request.window, tap_dir, request.batch_size_rows)
+    )
     catalog = catalog_for_run(
         source, request.streams, executable, config_path, project_dir=request.project_dir, log=log
     )
@@ -183,11 +185,15 @@ def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamWri
     return router.state
 
 
-def _tap_config(source: SourceConfig, window: ExtractionWindow | None, tap_dir: Path) -> dict[str, Any]:
+def _tap_config(
+    source: SourceConfig, window: ExtractionWindow | None, tap_dir: Path, batch_rows: int
+) -> dict[str, Any]:
     config = dict(source.config)
-    if source.tap == SQL_TAP and "batch_dir" not in config:
-        # its Parquet BATCH files then live, and are removed, with the run's staging folder
-        config["batch_dir"] = str(tap_dir / "batches")
+    if source.tap == SQL_TAP:
+        # its Parquet BATCH files then live, and are removed, with the run's staging folder; files of one
+        # landing batch each let the tap read the next while this process types the last
+        config.setdefault("batch_dir", str(tap_dir / "batches"))
+        config.setdefault("batch_rows", batch_rows)
     if source.stream_maps is not None:
         config["stream_maps"] = source.stream_maps
     if source.stream_map_config is not None:

@@ -16,7 +16,13 @@ import duckdb
 
 from dataops_assets.checks.snapshots import record_columns
 from dataops_assets.config.models import SourceConfig
-from dataops_assets.lake.merge import STAGED, MergeCounts, merge_staged, retire_old_versions
+from dataops_assets.lake.merge import (
+    STAGED,
+    MergeCounts,
+    insert_into_empty,
+    merge_staged,
+    retire_old_versions,
+)
 from dataops_assets.lake.names import qualified_table, quote_identifier, quote_literal
 from dataops_assets.lake.state import ensure_bookkeeping, log_load, write_state
 from dataops_assets.lake.tables import ensure_table, existing_columns
@@ -127,26 +133,29 @@ def _load_stream(
         for manifest in manifests
         for name in manifest.files
     ]
-    if files:
-        file_list = ", ".join(quote_literal(path) for path in files)
-        connection.execute(
-            f"CREATE OR REPLACE TEMP TABLE {STAGED} AS "
-            f"SELECT * FROM read_parquet([{file_list}], union_by_name = true)"
-        )
-    else:
-        connection.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} AS SELECT * FROM {target} LIMIT 0")
+    file_list = ", ".join(quote_literal(path) for path in files)
+    rows_sql = (
+        f"SELECT * FROM read_parquet([{file_list}], union_by_name = true)"
+        if files
+        else f"SELECT * FROM {target} LIMIT 0"
+    )
     newest = ordered[-1]
-    since = connection.execute(f"SELECT min(_sdc_batched_at) FROM {STAGED}").fetchone()
+    since = connection.execute(f"SELECT min(_sdc_batched_at) FROM ({rows_sql})").fetchone()
     settings = source.streams[stream]
     method = settings.effective_load_method(newest.key_properties)
-    counts = merge_staged(
-        connection,
-        target,
-        method=method,
-        key_properties=newest.key_properties,
-        replication_key=newest.replication_key,
-        partitions=partitions,
+    counts = insert_into_empty(
+        connection, target, rows_sql, method=method, key_properties=newest.key_properties
     )
+    if counts is None:
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED} AS {rows_sql}")
+        counts = merge_staged(
+            connection,
+            target,
+            method=method,
+            key_properties=newest.key_properties,
+            replication_key=newest.replication_key,
+            partitions=partitions,
+        )
     versions = [version for manifest in manifests for version in manifest.table_versions]
     if versions:
         retired = retire_old_versions(connection, target, max(versions), hard_delete=settings.hard_delete)

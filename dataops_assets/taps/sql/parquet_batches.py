@@ -73,7 +73,8 @@ class _FileWriter:
         self.rows = 0
         self._replication_key = replication_key
         self._max_key: Any = None
-        self._writer = pq.ParquetWriter(path, schema, compression="snappy")
+        # scratch files, read once by the loader next to them: no compression, no dictionaries to build
+        self._writer = pq.ParquetWriter(path, schema, compression="none", use_dictionary=False)
 
     def write(self, batches: list[pa.RecordBatch]) -> None:
         table = pa.Table.from_batches(batches)

@@ -25,7 +25,7 @@ from dataops_assets.taps.sql.arrow_reader import (
     select_for_arrow,
 )
 from dataops_assets.taps.sql.connector import DataopsSQLConnector
-from dataops_assets.taps.sql.parquet_batches import WrittenFile, write_parquet_files
+from dataops_assets.taps.sql.parquet_batches import write_parquet_files
 
 DEFAULT_BATCH_ROWS = 1_000_000
 
@@ -92,8 +92,8 @@ class DataopsSQLStream(SQLStream):
 
         Rows are read in table order, not sorted on the replication key: sorting a large table costs the
         database more than the whole copy. So the bookmark cannot advance file by file; it moves once, to
-        the largest key read, with the last file. A run that stops part-way resumes from the old bookmark
-        and the lake's upsert absorbs the repeated rows.
+        the largest key read, in a STATE after the last file. A run that stops part-way resumes from the old
+        bookmark and the lake's upsert absorbs the repeated rows.
         """
         if not self._uses_arrow(self.config):
             yield from super().get_batches(batch_config, context)
@@ -114,23 +114,18 @@ class DataopsSQLStream(SQLStream):
             replication_key=key,
         )
         newest: Any = None
-        held: WrittenFile | None = (
-            None  # each file is announced once the next exists, the last with the bookmark
-        )
         with self.get_record_counter() as counter:
             for written in files:
                 counter.increment(written.rows)
                 if written.max_key is not None and (newest is None or written.max_key > newest):
                     newest = written.max_key
-                if held is not None:
-                    yield batch_config.encoding, [held.path.as_uri()]
-                held = written
-            if key is not None and newest is not None:
-                value = python_value(table.columns[key], engine.dialect, newest)
-                self._increment_stream_state({key: value}, context=context)
-            if held is not None:
-                yield batch_config.encoding, [held.path.as_uri()]
+                yield batch_config.encoding, [written.path.as_uri()]  # its STATE keeps the old bookmark
+        if key is not None and newest is not None:
+            value = python_value(table.columns[key], engine.dialect, newest)
+            self._increment_stream_state({key: value}, context=context)
         self._finalize_state(self.stream_state)
+        self.state_manager.is_flushed = False
+        self._write_state_message()  # the new bookmark, after the last file
 
     def _uses_arrow(self, config: Mapping[str, Any]) -> bool:
         """The columnar path reads rows as they are: stream maps and record limits need the SDK's path."""
