@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import dagster as dg
 
 from dataops_assets.assets.sources import build_source_assets
@@ -43,4 +45,11 @@ def build_definitions(pipeline: PipelineConfig) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(load_pipeline())
+    # What is imported by now (Dagster, dagster-dbt, dbt), and then the definitions, live as long as the
+    # code server's process (a reload starts a new one). Freezing them keeps the garbage collector from
+    # walking them again on every collection while the definitions are built and Dagster resolves them:
+    # about a quarter of the load at 1,000 models (bench/README.md, code location load time).
+    gc.freeze()
+    definitions = build_definitions(load_pipeline())
+    gc.freeze()
+    return definitions

@@ -7,24 +7,23 @@ so only one process writes the DuckDB file at a time.
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at runtime.
+# The runtime (taps, Parquet, DuckDB) is imported inside the steps: loading the code location declares the
+# assets and must not pay for importing it (bench/code_location.py).
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
 from dataops_assets.assets.keys import lake_key, landing_key
 from dataops_assets.automation.partitions import source_partitions, window_from_context
-from dataops_assets.checks.evaluate import check_stream
 from dataops_assets.checks.specs import check_result, lake_check_specs
 from dataops_assets.config.models import PipelineConfig, SourceConfig
-from dataops_assets.lake.connection import open_lake
-from dataops_assets.lake.state import read_committed_state
-from dataops_assets.landing.layout import UNPARTITIONED, LandingArea
-from dataops_assets.pipeline.extract import ExtractRequest, extract_source
-from dataops_assets.pipeline.load import StreamLoadResult, load_source
+
+if TYPE_CHECKING:
+    from dataops_assets.pipeline.load import StreamLoadResult
 
 LAKE_POOL = "duckdb_lake"
 FULL_REFRESH_TAG = "dataops/full_refresh"
@@ -99,6 +98,10 @@ def _extract_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsD
         retry_policy=retry_policy(source),
     )
     def extract(context: dg.AssetExecutionContext, config: ExtractConfig) -> Iterator[dg.MaterializeResult]:
+        from dataops_assets.lake.state import read_committed_state
+        from dataops_assets.landing.layout import LandingArea
+        from dataops_assets.pipeline.extract import ExtractRequest, extract_source
+
         selected = [streams[key] for key in streams if key in context.selected_asset_keys]
         window = window_from_context(context, source.partitions)
         full_refresh = config.full_refresh or context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
@@ -175,6 +178,11 @@ def _load_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsDefi
         check_specs=[spec for key in streams for spec in lake_check_specs(key, source.checks)],
     )
     def load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        from dataops_assets.checks.evaluate import check_stream
+        from dataops_assets.lake.connection import open_lake
+        from dataops_assets.landing.layout import UNPARTITIONED, LandingArea
+        from dataops_assets.pipeline.load import load_source
+
         selected = [streams[key] for key in streams if key in context.selected_asset_keys]
         window = window_from_context(context, source.partitions)
         partitions = window.partition_keys if window else [UNPARTITIONED]
@@ -208,7 +216,7 @@ def _load_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsDefi
     return load
 
 
-def _load_metadata(loaded: StreamLoadResult) -> dict[str, Any]:
+def _load_metadata(loaded: "StreamLoadResult") -> dict[str, Any]:
     counts = loaded.counts
     return {
         "dagster/row_count": loaded.row_count,

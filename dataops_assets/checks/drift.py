@@ -20,12 +20,12 @@ from typing import Any
 import duckdb
 
 from dataops_assets.checks.lake_checks import in_list, quoted_table
+from dataops_assets.checks.names import DISTRIBUTION_DRIFT
 from dataops_assets.checks.outcome import CheckOutcome
 from dataops_assets.config.models import CheckSettings
 from dataops_assets.lake.names import quote_identifier, quote_literal
 from dataops_assets.landing.layout import UNPARTITIONED
 
-DISTRIBUTION_DRIFT = "distribution_drift"
 _INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 NUMERIC_TYPES = frozenset(
     [*_INTEGERS, *(f"U{kind}" for kind in _INTEGERS), "FLOAT", "DOUBLE", "DECIMAL", "REAL"]

@@ -12,17 +12,12 @@ from typing import Any
 
 import duckdb
 
+from dataops_assets.checks.names import FRESHNESS, PRIMARY_KEY, RECONCILIATION, SCHEMA_DRIFT, VOLUME_ANOMALY
 from dataops_assets.checks.outcome import CheckOutcome
 from dataops_assets.lake.merge import MergeCounts
 from dataops_assets.lake.names import quote_identifier, quote_literal
 from dataops_assets.lake.state import SCHEMA
 from dataops_assets.landing.layout import UNPARTITIONED
-
-RECONCILIATION = "reconciliation"
-PRIMARY_KEY = "primary_key"
-FRESHNESS = "freshness"
-SCHEMA_DRIFT = "schema_drift"
-VOLUME_ANOMALY = "volume_anomaly"
 
 
 def reconciliation(table: str, counts: MergeCounts, rows_in_manifests: int) -> CheckOutcome:

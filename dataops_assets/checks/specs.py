@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dataops_assets.checks.drift import DISTRIBUTION_DRIFT
-from dataops_assets.checks.lake_checks import (
+from dataops_assets.checks.names import (
+    DISTRIBUTION_DRIFT,
     FRESHNESS,
     PRIMARY_KEY,
     RECONCILIATION,

@@ -14,6 +14,9 @@ from dataops_assets.config.interpolation import Interpolator, build_environment
 from dataops_assets.config.models import PipelineConfig
 
 DEFAULT_DECLARATION_FILE = "dataops.yaml"
+# libyaml's parser when PyYAML was built with it (the wheels are): the same safe constructors, several times
+# faster than the pure-Python parser on a declaration of hundreds of streams.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PACKAGE_CHECKOUT = Path(__file__).resolve().parents[2]
 
 
@@ -38,7 +41,7 @@ def load_pipeline(path: Path | None = None, *, resolve_streams: bool = True) -> 
     path = (path or find_declaration_file()).resolve()
     label = str(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except OSError as error:
         raise ConfigError(f"{label}: cannot read the declaration file: {error.strerror}") from error
     except yaml.YAMLError as error:
