@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,14 +122,17 @@ def run_measured(
     stderr_path: Path,
     timeout_s: float,
     cwd: Path,
+    env: Mapping[str, str] | None = None,
 ) -> Measurement:
-    """Run `argv` in `cwd` (stdin from a file, stdout and stderr to files) and measure it."""
+    """Run `argv` in `cwd` (stdin from a file, stdout and stderr to files; `env`, else ours) and measure it."""
     with contextlib.ExitStack() as files:
         stdin = files.enter_context(stdin_path.open("rb")) if stdin_path else subprocess.DEVNULL
         out = files.enter_context(stdout_path.open("wb"))
         err = files.enter_context(stderr_path.open("wb"))
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err, cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdin=stdin, stdout=out, stderr=err, cwd=cwd, env=env, start_new_session=True
+        )
         poller = TreePoller(proc.pid)
         poller.start()
         returncode, usage, timed_out = wait_with_timeout(proc, timeout_s)

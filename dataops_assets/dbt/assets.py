@@ -5,11 +5,16 @@ run in the lake pool; ``dbt build`` turns each dbt test into an asset check.
 
 # No `from __future__ import annotations` here: Dagster inspects the `context` annotation at runtime.
 import json
+import sys
 from collections.abc import Iterator
-from typing import Any
+from functools import cached_property
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import dagster as dg
 from dagster_dbt import DbtCliInvocation, DbtCliResource, dbt_assets
+from packaging.version import Version
 
 from dataops_assets.assets.sources import LAKE_POOL
 from dataops_assets.automation.partitions import (
@@ -19,6 +24,7 @@ from dataops_assets.automation.partitions import (
     window_from_context,
 )
 from dataops_assets.config.models import PipelineConfig
+from dataops_assets.dbt.metadata import with_model_metadata
 from dataops_assets.dbt.project import dbt_environment, dbt_project
 from dataops_assets.dbt.translator import DataopsDbtTranslator
 
@@ -30,7 +36,10 @@ def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
     calendar = combined_partitions(source.partitions for source in pipeline.sources.values())
     translator = DataopsDbtTranslator()
     lake_path = pipeline.lake.path
-    metadata = pipeline.dbt.model_metadata
+    # where the models' metadata is read after dbt exits; None: `dbt: {model_metadata: false}`
+    metadata_from = (
+        LakeAccess(lake_path, pipeline.lake.lock_timeout_seconds) if pipeline.dbt.model_metadata else None
+    )
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -42,7 +51,7 @@ def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         dbt_environment(lake_path)
-        yield from model_events(dbt.cli(["build"], context=context), metadata)
+        yield from model_events(dbt.cli(["build"], context=context), metadata_from)
 
     if calendar is None:
         return [dbt_models]
@@ -64,23 +73,36 @@ def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
         args = ["build"]
         if window is not None:
             args += ["--vars", json.dumps(dbt_vars(window))]
-        yield from model_events(dbt.cli(args, context=context), metadata)
+        yield from model_events(dbt.cli(args, context=context), metadata_from)
 
     return [dbt_models, dbt_partitioned_models]
 
 
-def model_events(invocation: DbtCliInvocation, with_metadata: bool) -> Iterator[Any]:
-    """dbt's events, with row counts (tables only) and column schema and lineage attached when asked.
+class LakeAccess(NamedTuple):
+    path: Path
+    lock_timeout_seconds: float
 
-    dagster-dbt reads both through dbt's adapter once dbt exited (DuckDB allows one writer), and logs a
-    warning instead of failing when a column type or a model's SQL is beyond sqlglot: the model then just
-    lacks lineage. On the demo this adds about 2 s after dbt exits (README.md, Checks).
+
+def model_events(invocation: DbtCliInvocation, lake: LakeAccess | None) -> Iterator[Any]:
+    """dbt's events, with row counts (tables only) and column schema and lineage attached when ``lake`` is given.
+
+    Without metadata, events stream as dbt reports them. With it, they wait until dbt exited (DuckDB allows
+    one process on the file while dbt writes it), then the lake is read once for every model
+    (:mod:`dataops_assets.dbt.metadata`); a model whose SQL sqlglot cannot follow just lacks lineage.
     """
-    if not with_metadata:
-        yield from invocation.stream()
-        return
     try:
-        yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
+        if lake is None:
+            yield from invocation.stream()
+            return
+        events: list[Any] = []
+        failure: Exception | None = None
+        try:
+            events.extend(invocation.stream())
+        except Exception as error:  # dbt failed: what it did build still gets its metadata, then the error
+            failure = error
+        yield from with_model_metadata(events, invocation, lake.path, lake.lock_timeout_seconds)
+        if failure is not None:
+            raise failure
     finally:
         release_lake(invocation)
 
@@ -103,6 +125,30 @@ def release_lake(invocation: DbtCliInvocation) -> None:
         forget()
 
 
+class LakeDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource, minus two costs our runs never need (together seconds per dbt step).
+
+    * ``dbt --version`` in a subprocess (a full dbt import) on the first ``cli()`` of every process: the
+      executable is this environment's own ``dbt``, so its version is the installed dbt-core's.
+    * an in-process dbt adapter, which dagster-dbt builds for ``fetch_row_counts``/``fetch_column_metadata``:
+      we read that metadata straight from the lake instead, so no DuckDB handle of dbt-duckdb ever stays
+      open in the step's process (the lake's lock is free as soon as dbt exits).
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        if Path(self.dbt_executable).parent == Path(sys.executable).parent:
+            return Version(installed_version("dbt-core"))
+        return super()._cli_version
+
+    def _initialize_dbt_core_adapter(self, args: Any) -> Any:
+        return None
+
+
 def dbt_resource(pipeline: PipelineConfig) -> DbtCliResource:
     project = dbt_project(pipeline.dbt.project_dir, pipeline.lake.path)
-    return DbtCliResource(project_dir=project, profiles_dir=str(project.project_dir))
+    local_dbt = Path(sys.executable).parent / "dbt"
+    executable = str(local_dbt) if local_dbt.exists() else "dbt"
+    return LakeDbtCliResource(
+        project_dir=str(project.project_dir), profiles_dir=str(project.project_dir), dbt_executable=executable
+    )
