@@ -91,10 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     source = pipeline.sources[SOURCE_NAME]
     landing = LandingArea(pipeline.lake.landing_dir)
     request = ExtractRequest(
-        source=source, streams=[args.table], window=None, run_id="bench", project_dir=project
+        source=source,
+        streams=[args.table],
+        window=None,
+        run_id="bench",
+        project_dir=project,
+        memory_limit=pipeline.lake.memory_limit,
     )
     extract_source(request, landing, log=lambda _message: None)
-    with open_lake(pipeline.lake.path) as connection:
+    with open_lake(pipeline.lake.path, memory_limit=pipeline.lake.memory_limit) as connection:
         load_source(connection, source, [args.table], [UNPARTITIONED], landing, "bench")
         connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{args.target_schema}"')
         connection.execute(

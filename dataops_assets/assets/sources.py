@@ -128,6 +128,7 @@ def _extract_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsD
             state=state,
             project_dir=pipeline.project_dir,
             full_refresh=full_refresh,
+            memory_limit=pipeline.lake.memory_limit,
         )
         result = extract_source(request, LandingArea(pipeline.lake.landing_dir), context.log.info)
         for stream, summary in result.streams.items():
@@ -186,7 +187,11 @@ def _load_asset(pipeline: PipelineConfig, source: SourceConfig) -> dg.AssetsDefi
         selected = [streams[key] for key in streams if key in context.selected_asset_keys]
         window = window_from_context(context, source.partitions)
         partitions = window.partition_keys if window else [UNPARTITIONED]
-        with open_lake(pipeline.lake.path, timeout_seconds=pipeline.lake.lock_timeout_seconds) as connection:
+        with open_lake(
+            pipeline.lake.path,
+            timeout_seconds=pipeline.lake.lock_timeout_seconds,
+            memory_limit=pipeline.lake.memory_limit,
+        ) as connection:
             started = time.monotonic()
             result = load_source(
                 connection,

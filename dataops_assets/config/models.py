@@ -239,6 +239,12 @@ class LakeSettings(_Settings):
     path: Path = Path(".dataops/lake.duckdb")
     landing_dir: Path = Path(".dataops/landing")
     lock_timeout_seconds: float = Field(default=900.0, gt=0)
+    memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit for extract and load steps; beyond it DuckDB spills to disk, so "
+        "peak memory stays put however many rows a run moves (measured in bench/README.md).",
+    )
 
 
 class DbtSettings(_Settings):

@@ -30,9 +30,12 @@ def is_lock_error(error: BaseException) -> bool:
 
 
 def connect_lake(
-    path: Path, *, read_only: bool = False, timeout_seconds: float = 900.0
+    path: Path, *, read_only: bool = False, timeout_seconds: float = 900.0, memory_limit: str | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """A connection to the lake file, created (with its folder) on first write."""
+    """A connection to the lake file, created (with its folder) on first write.
+
+    Without ``memory_limit`` DuckDB may cache up to 80% of the machine's memory while it writes.
+    """
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_seconds
@@ -51,26 +54,32 @@ def connect_lake(
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
             continue
-        return configure_session(connection)
+        return configure_session(connection, memory_limit)
 
 
-def configure_session(connection: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def configure_session(
+    connection: duckdb.DuckDBPyConnection, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """UTC sessions everywhere: day boundaries and TIMESTAMPTZ text must not depend on the machine's zone."""
     connection.execute("SET TimeZone = 'UTC'")
+    if memory_limit is not None:
+        connection.execute(f"SET memory_limit = '{memory_limit}'")  # validated in LakeSettings
     return connection
 
 
-def in_memory_connection() -> duckdb.DuckDBPyConnection:
+def in_memory_connection(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A private DuckDB for transforming files; it never touches (or locks) the lake file."""
     connection = duckdb.connect(config={"preserve_insertion_order": False})
-    return configure_session(connection)
+    return configure_session(connection, memory_limit)
 
 
 @contextmanager
 def open_lake(
-    path: Path, *, read_only: bool = False, timeout_seconds: float = 900.0
+    path: Path, *, read_only: bool = False, timeout_seconds: float = 900.0, memory_limit: str | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = connect_lake(path, read_only=read_only, timeout_seconds=timeout_seconds)
+    connection = connect_lake(
+        path, read_only=read_only, timeout_seconds=timeout_seconds, memory_limit=memory_limit
+    )
     try:
         yield connection
     finally:

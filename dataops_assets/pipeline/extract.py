@@ -62,13 +62,14 @@ class ExtractRequest:
     batch_size_rows: int = 200_000
     project_dir: Path | None = None  # holds catalogs/<source>.json and .dataops/plugins/<source>/
     full_refresh: bool = False
+    memory_limit: str | None = None  # DuckDB's, for typing the batches
 
 
 def extract_source(request: ExtractRequest, landing: LandingArea, log: Log) -> ExtractResult:
     """Run the tap once for ``request`` and publish one landing set per stream per partition."""
     source = request.source
     staging = landing.new_staging_dir(source.name)
-    converter = in_memory_connection()
+    converter = in_memory_connection(request.memory_limit)
     try:
         return _extract(request, landing, staging, converter, log)
     except SingerError as error:

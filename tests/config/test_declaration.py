@@ -88,6 +88,10 @@ def test_a_dotenv_file_supplies_secrets_and_the_environment_wins(
         (VALID.replace("    tap: tap-dataops-sql\n", ""), r"sources\.shop\.tap: Field required"),
         (VALID.replace("lake:", "lakes:"), r"lakes: Extra inputs are not permitted"),
         (
+            VALID.replace("  path: lake/lake.duckdb", "  path: lake/lake.duckdb\n  memory_limit: lots"),
+            r"lake\.memory_limit: String should match pattern",
+        ),
+        (
             VALID.replace("      customers:\n", "").replace(
                 "      orders: {replication_key: updated_at, load_method: append}\n", "      {}\n"
             ),
