@@ -9,6 +9,8 @@ builds the query (filters, bounds, ordering), so both paths read exactly the sam
 from __future__ import annotations
 
 import importlib.util
+import queue
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -190,3 +192,43 @@ def _explain(error: OSError, query: selectable.Select) -> str:
         f"{', '.join(names)}. A value that does not match its column's declared type (SQLite stores any "
         "type in any column) needs the row-by-row path: set arrow_fast_path: false in the tap config."
     )
+
+
+def read_ahead(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """``batches``, read by a thread up to ``depth`` batches ahead of the consumer.
+
+    The driver reads and the consumer writes Parquet in native code that releases the GIL, so the two
+    overlap on two cores; memory grows by ``depth`` batches at most.
+    """
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        handoff.put(("batch", batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(("end", None))
+        except BaseException as error:  # handed to the consumer, which raises it as its own
+            handoff.put(("error", error))
+
+    reader = threading.Thread(target=produce, name="arrow-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, item = handoff.get()
+            if kind == "batch":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        reader.join()

@@ -21,6 +21,7 @@ from sqlalchemy.sql import selectable
 from dataops_assets.taps.sql.arrow_reader import (
     arrow_driver_available,
     python_value,
+    read_ahead,
     read_batches,
     select_for_arrow,
 )
@@ -107,7 +108,7 @@ class DataopsSQLStream(SQLStream):
         query = self.apply_query_filters(select_for_arrow(table, engine.dialect.name), table, context=context)
         key = self.replication_key if self.replication_method == "INCREMENTAL" else None
         files = write_parquet_files(
-            read_batches(engine, query.order_by(None)),
+            read_ahead(read_batches(engine, query.order_by(None))),
             Path(batch_config.storage.root.removeprefix("file://")),
             prefix=f"{self.name}-{self._initialized_at}",
             rows_per_file=batch_config.batch_size,
