@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dataops_assets.singer.errors import TapProcessError
+from dataops_assets.singer.pipe_lines import pipe_lines
 
 StderrSink = Callable[[str], None]
 _STDERR_TAIL_LINES = 20
@@ -91,7 +92,7 @@ class TapProcess:
     def lines(self) -> Iterator[tuple[int, bytes]]:
         """``(line number, raw line)`` for every non-blank line the tap writes on stdout."""
         assert self._process is not None and self._process.stdout is not None
-        for number, line in enumerate(self._process.stdout, start=1):
+        for number, line in enumerate(pipe_lines(self._process.stdout), start=1):
             self._last_activity = time.monotonic()
             if line.strip():
                 yield number, line

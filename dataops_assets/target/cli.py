@@ -47,16 +47,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if arguments.config is None:
         parser.error("--config is required")
-    from dataops_assets.target.loader import TargetLoader, read_lines
+    from dataops_assets.singer.pipe_lines import pipe_lines
+    from dataops_assets.target.loader import TargetLoader
 
     try:
         settings = read_settings(arguments.config)
         loader = TargetLoader(settings, sys.stdout.buffer)
         if arguments.input:
             with arguments.input.open("rb", buffering=1 << 20) as handle:
-                loader.run(read_lines(handle))
+                loader.run(handle)
         else:
-            loader.run(read_lines(sys.stdin.buffer))
+            loader.run(pipe_lines(sys.stdin.buffer))
     except Exception as error:
         print(f"{NAME}: {error}", file=sys.stderr)
         return 1

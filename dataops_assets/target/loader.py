@@ -209,7 +209,3 @@ class TargetLoader:
             retire_old_versions(
                 self.connection, target, max(load.table_versions), hard_delete=self.settings.hard_delete
             )
-
-
-def read_lines(stream: IO[bytes]) -> Iterable[bytes]:
-    return stream
