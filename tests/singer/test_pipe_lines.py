@@ -19,7 +19,7 @@ sys.stdout.write("last line without a newline")
 """
 
 
-def test_a_trickling_writer_arrives_whole_in_order_and_in_few_reads() -> None:
+def test_a_trickling_writer_arrives_whole_and_in_order() -> None:
     writer = subprocess.Popen([sys.executable, "-c", TRICKLE], stdout=subprocess.PIPE)
     assert writer.stdout is not None
     started = time.monotonic()
