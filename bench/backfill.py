@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import machine, run_measured, wait_for_quiet
+from bench.readme import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK_DIR = ROOT / "bench" / ".work" / "backfill"
 RESULTS_PATH = ROOT / "bench" / "results" / "backfill.json"
-README_PATH = ROOT / "bench" / "README.md"
 README_START, README_END = "<!-- backfill:start -->", "<!-- backfill:end -->"
 START = date(2024, 1, 1)
 DEFAULT_DAYS, DEFAULT_SCALE = 365, 10.0
@@ -151,21 +151,6 @@ def readme_section(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(section: str) -> None:
-    text = README_PATH.read_text()
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        text = head + section + rest.split(README_END, 1)[1]
-    else:
-        text = (
-            text.rstrip("\n")
-            + "\n\n## Backfill: a year in one run (`bench/backfill.py`)\n\n"
-            + section
-            + "\n"
-        )
-    README_PATH.write_text(text)
-
-
 def source_rows(project: Path) -> int:
     import sqlite3
 
@@ -215,7 +200,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     section = readme_section(report)
     print(section)
     if not args.no_readme:
-        update_readme(section)
+        write_section(
+            README_START,
+            README_END,
+            section,
+            intro="## Backfill: a year in one run (`bench/backfill.py`)\n\n",
+        )
     return report
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench.readme import write_section
 from dataops_assets.checks.evaluate import check_stream
 from dataops_assets.config import load_pipeline
 from dataops_assets.config.models import PipelineConfig
@@ -41,7 +42,6 @@ from dataops_assets.pipeline.load import load_source
 ROOT = Path(__file__).resolve().parent
 REPOSITORY = ROOT.parent
 WORK = ROOT / ".work" / "checks_cost"
-README_PATH = ROOT / "README.md"
 README_START = "<!-- checks_cost:start -->"
 README_END = "<!-- checks_cost:end -->"
 DAILY_TAIL = 7
@@ -160,19 +160,6 @@ def readme_section(scale: float, repeat: int, best: dict[str, Figures], rows: in
     )
 
 
-def update_readme(section: str) -> None:
-    """Replace the marked section of bench/README.md (append it if the markers are missing)."""
-    text = README_PATH.read_text() if README_PATH.exists() else "# Benchmarks\n"
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        text = head + section + rest.split(README_END, 1)[1]
-    else:
-        text = (
-            text.rstrip("\n") + "\n\n## Cost of the lake checks (`bench/checks_cost.py`)\n\n" + section + "\n"
-        )
-    README_PATH.write_text(text)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0, help="demo scale (make run uses 1)")
@@ -184,7 +171,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     section = readme_section(args.scale, args.repeat, best, lake_rows(pipeline))
     print(section)
     if not args.no_readme:
-        update_readme(section)
+        write_section(
+            README_START, README_END, section, intro="## Cost of the lake checks (`bench/checks_cost.py`)\n\n"
+        )
 
 
 if __name__ == "__main__":

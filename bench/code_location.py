@@ -43,11 +43,11 @@ from typing import Any
 
 from bench.big_project import LAKE_FILE, Size, generate
 from bench.measure import machine, wait_for_quiet
+from bench.readme import write_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 RESULTS_PATH = BENCH_DIR / "results" / "code_location.json"
-README_PATH = BENCH_DIR / "README.md"
 README_START = "<!-- code_location:start -->"
 README_END = "<!-- code_location:end -->"
 
@@ -379,18 +379,6 @@ def readme_section(report: dict[str, Any]) -> str:
     )
 
 
-def update_readme(section: str) -> None:
-    """Replace the marked section of bench/README.md (append it if the markers are missing)."""
-    text = README_PATH.read_text() if README_PATH.exists() else "# Benchmarks\n"
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        tail = rest.split(README_END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README_PATH.write_text(text)
-
-
 def versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -431,7 +419,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(markdown_table(sizes))
     print("\n".join(verdicts(sizes)))
     if not args.no_readme:
-        update_readme(readme_section(report))
+        write_section(README_START, README_END, readme_section(report))
     return report
 
 

@@ -39,12 +39,12 @@ from pathlib import Path
 
 from bench.dbt_project_gen import generate
 from bench.measure import machine, run_measured, wait_for_quiet
+from bench.readme import write_section
 
 ROOT = Path(__file__).resolve().parent
 REPOSITORY = ROOT.parent
 WORK = ROOT / ".work" / "dbt_overhead"
 RESULTS = ROOT / "results"
-README_PATH = ROOT / "README.md"
 README_START = "<!-- dbt_overhead:start -->"
 README_END = "<!-- dbt_overhead:end -->"
 VENV_BIN = Path(sys.executable).parent
@@ -286,17 +286,6 @@ def report(cases: Sequence[Case], runs: dict[str, list[Run]], args: argparse.Nam
     return "\n".join(lines)
 
 
-def write_readme(section: str) -> None:
-    text = README_PATH.read_text()
-    block = f"{README_START}\n{section}\n{README_END}"
-    if README_START in text:
-        head, rest = text.split(README_START, 1)
-        text = head + block + rest.split(README_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + f"\n\n## dbt through Dagster (`bench/dbt_overhead.py`)\n\n{block}\n"
-    README_PATH.write_text(text)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -349,7 +338,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     (RESULTS / f"dbt_overhead-{stamp}.json").write_text(json.dumps(raw, indent=2))
     if not args.no_readme:
-        write_readme(section)
+        write_section(
+            README_START,
+            README_END,
+            f"{README_START}\n{section}\n{README_END}",
+            intro="## dbt through Dagster (`bench/dbt_overhead.py`)\n\n",
+        )
     shutil.rmtree(WORK / "homes", ignore_errors=True)
 
 

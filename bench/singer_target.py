@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 from bench.measure import Measurement, machine, run_measured, wait_for_quiet
+from bench.readme import cell, write_section
 from bench.singer_stream import SEED, StreamFiles, ensure_stream
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -37,7 +38,6 @@ REPO_DIR = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / ".work"
 VENVS_DIR = BENCH_DIR / ".venvs"
 RESULTS_PATH = BENCH_DIR / "results" / "singer_target.json"
-README_PATH = BENCH_DIR / "README.md"
 README_START = "<!-- singer_target:start -->"
 README_END = "<!-- singer_target:end -->"
 
@@ -327,19 +327,6 @@ def warm_page_cache(paths: list[Path]) -> None:
                 pass
 
 
-def cell(value: Any, digits: int = 0) -> str:
-    """A table cell: blanks for missing values, thousands separators for counts."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 TABLE_HEADER = [
     "case",
     "wall s",
@@ -449,18 +436,6 @@ def readme_section(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(section: str) -> None:
-    """Replace the marked section of bench/README.md (append it if the markers are missing)."""
-    text = README_PATH.read_text() if README_PATH.exists() else "# Benchmarks\n"
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        tail = rest.split(README_END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README_PATH.write_text(text)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description="Benchmark Singer targets against DuckDB's read_json floor.")
@@ -519,7 +494,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(markdown_table(results))
     print("\n".join(target_notes(results, args.records)))
     if not args.no_readme:
-        update_readme(readme_section(report))
+        write_section(README_START, README_END, readme_section(report))
     return report
 
 

@@ -38,6 +38,7 @@ from typing import Any
 import duckdb
 
 from bench.measure import Measurement, machine, run_measured, wait_for_quiet
+from bench.readme import cell, write_section
 from bench.singer_target import ensure_target_duckdb_venv, fresh_lake, stderr_tail
 from bench.sql_source import POSTGRES_SCHEMA, SEED, TABLE, sqlite_path
 
@@ -503,19 +504,6 @@ def target_overhead(results: list[dict[str, Any]], measure: str = "wall_s") -> f
     return round(piped[measure] / devnull[measure], 2)
 
 
-def cell(value: Any, digits: int = 0) -> str:
-    """A table cell: dashes for missing values, thousands separators for counts."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
 TABLE_HEADER = [
     "case",
     "wall s",
@@ -745,22 +733,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_PATH.write_text(json.dumps(stored, indent=2, default=str) + "\n")
     if not args.no_readme:
-        update_readme_section(readme_section(stored))
+        write_section(README_START, README_END, readme_section(stored))
     return stored
-
-
-def update_readme_section(section: str) -> None:
-    """Replace this benchmark's marked section of bench/README.md (bench.singer_target's markers differ)."""
-    import bench.singer_target as singer_target
-
-    readme = singer_target.README_PATH
-    text = readme.read_text()
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        text = head + section + rest.split(README_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    readme.write_text(text)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from typing import Any
 import duckdb
 
 from bench.measure import machine, read_status_kb, wait_for_quiet, wait_with_timeout
+from bench.readme import write_section
 from bench.singer_stream import SEED, STATE_EVERY, schema_line, state_value, write_block
 from dataops_assets.target.settings import TargetSettings
 
@@ -45,7 +46,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / ".work" / "target_memory"
 RESULTS_PATH = BENCH_DIR / "results" / "target_memory.json"
-README_PATH = BENCH_DIR / "README.md"
 README_START = "<!-- target_memory:start -->"
 README_END = "<!-- target_memory:end -->"
 README_INTRO = """
@@ -425,21 +425,6 @@ def readme_section(report: dict[str, Any], results: list[RunResult]) -> str:
     )
 
 
-def update_readme(section: str) -> None:
-    """Replace this benchmark's marked section of bench/README.md, or append intro and section if absent.
-
-    Other benchmarks write their own sections of the same file, so it is read right before writing and
-    nothing outside these markers changes.
-    """
-    text = README_PATH.read_text() if README_PATH.exists() else "# Benchmarks\n"
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        text = head + section + rest.split(README_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n" + README_INTRO + "\n" + section + "\n"
-    README_PATH.write_text(text)
-
-
 # --- command line -------------------------------------------------------------------------------------
 
 
@@ -536,7 +521,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     info = report["machine"]
     print(f"machine: {info['nproc']} CPUs ({info['cpu_model']}), {info['memory_gib']} GiB memory")
     if not args.no_readme:
-        update_readme(readme_section(report, results))
+        write_section(
+            README_START, README_END, readme_section(report, results), intro=README_INTRO.lstrip("\n") + "\n"
+        )
     return report
 
 
