@@ -6,6 +6,7 @@ the tap reads on, and so memory and the tap's scratch space stay bounded by the 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,33 +39,32 @@ def write_parquet_files(
 ) -> Iterator[WrittenFile]:
     """Write ``batches`` to ``directory/<prefix>-NNNNNN.parquet`` files, yielding each once it is closed."""
     directory.mkdir(parents=True, exist_ok=True)
+    numbers = itertools.count(1)
     writer: _FileWriter | None = None
-    number = 0
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
-    group_rows = min(ROW_GROUP_ROWS, rows_per_file)
-    for batch in batches:
-        pending.append(batch)
-        pending_rows += batch.num_rows
-        if pending_rows < group_rows:
-            continue
+    for group in _row_groups(batches, min(ROW_GROUP_ROWS, rows_per_file)):
         if writer is None:
-            number += 1
-            writer = _FileWriter(directory / f"{prefix}-{number:06d}.parquet", batch.schema, replication_key)
-        writer.write(pending)
-        pending, pending_rows = [], 0
+            path = directory / f"{prefix}-{next(numbers):06d}.parquet"
+            writer = _FileWriter(path, group[0].schema, replication_key)
+        writer.write(group)
         if writer.rows >= rows_per_file:
             yield writer.close()
             writer = None
-    if pending:
-        if writer is None:
-            number += 1
-            writer = _FileWriter(
-                directory / f"{prefix}-{number:06d}.parquet", pending[0].schema, replication_key
-            )
-        writer.write(pending)
     if writer is not None:
         yield writer.close()
+
+
+def _row_groups(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """Driver batches gathered into lists of at least ``rows`` rows (the last may hold fewer)."""
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    for batch in batches:
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        if pending_rows >= rows:
+            yield pending
+            pending, pending_rows = [], 0
+    if pending:
+        yield pending
 
 
 class _FileWriter:
