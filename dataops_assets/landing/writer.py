@@ -46,6 +46,7 @@ _MAX_RECORD_BYTES = 64 * 1024 * 1024  # a single record may be this large; DuckD
 # What a record can cause; anything else (out of memory, a full disk) is the machine's problem, not the line's.
 _RECORD_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.BinderException)
 _SEQUENCE_PREFIX = re.compile(rb'\{"s":(\d+),')
+_SPILLED_LINE = b'{"s":%d,"m":%b}\n'  # the tap's line number travels with the line, for errors and order
 
 
 class BatchSink(Protocol):
@@ -107,7 +108,7 @@ class _Typing:
     replication_key: str | None
     window: ExtractionWindow | None
 
-    def typed_rows(self, rows: str, received_at: dt.datetime) -> str:
+    def typed_rows(self, rows: str, received_at: dt.datetime, batched_at: dt.datetime | None = None) -> str:
         """The lake's columns from rows ``(s, time_extracted, version, r)``, with key checks as a filter."""
         types = column_types(self.schema.schema)
         data_columns = [
@@ -116,7 +117,7 @@ class _Typing:
             if name not in METADATA_COLUMNS
         ]
         received = f"TIMESTAMPTZ {quote_literal(received_at.isoformat())}"
-        batched = f"TIMESTAMPTZ {quote_literal(dt.datetime.now(dt.UTC).isoformat())}"
+        batched = f"TIMESTAMPTZ {quote_literal((batched_at or dt.datetime.now(dt.UTC)).isoformat())}"
         deleted = "TRY_CAST(r._sdc_deleted_at AS TIMESTAMPTZ)" if "_sdc_deleted_at" in types else "NULL"
         key_type = types.get(self.replication_key) if self.replication_key else None
         partition = partition_expression(self.window, self.replication_key, key_type)
@@ -136,7 +137,7 @@ class _Typing:
         where = f" WHERE {' AND '.join(guards)}" if guards else ""
         return f"SELECT {', '.join([*data_columns, *metadata])} FROM ({rows}){where}"
 
-    def spill_query(self, path: Path, received_at: dt.datetime) -> str:
+    def spill_query(self, path: Path, received_at: dt.datetime, batched_at: dt.datetime | None = None) -> str:
         types = column_types(self.schema.schema)
         record_struct = ", ".join(f"{quote_identifier(name)} {kind}" for name, kind in types.items())
         message_struct = f"STRUCT(record STRUCT({record_struct}), time_extracted VARCHAR, version BIGINT)"
@@ -147,9 +148,11 @@ class _Typing:
         rows = (
             f"SELECT s, m.time_extracted AS time_extracted, m.version AS version, m.record AS r FROM {reader}"
         )
-        return self.typed_rows(rows, received_at)
+        return self.typed_rows(rows, received_at, batched_at)
 
-    def batch_files_query(self, paths: list[Path], file_format: str, line_number: int) -> str:
+    def batch_files_query(
+        self, paths: list[Path], file_format: str, line_number: int, batched_at: dt.datetime | None = None
+    ) -> str:
         types = column_types(self.schema.schema)
         file_list = "[" + ", ".join(quote_literal(str(path)) for path in paths) + "]"
         if file_format == "jsonl":
@@ -167,7 +170,7 @@ class _Typing:
             )
             record = f"struct_pack({fields})"
         rows = f"SELECT {line_number} AS s, NULL AS time_extracted, NULL::BIGINT AS version, {record} AS r FROM {source}"
-        return self.typed_rows(rows, dt.datetime.now(dt.UTC))
+        return self.typed_rows(rows, dt.datetime.now(dt.UTC), batched_at)
 
 
 @dataclass(frozen=True)
@@ -204,10 +207,11 @@ class ClosedBatch:
             if self.spill_path is not None:
                 self.spill_path.unlink(missing_ok=True)
 
-    def query(self) -> str:
+    def query(self, batched_at: dt.datetime | None = None) -> str:
+        """A SELECT of the batch's rows in the lake's columns; ``_sdc_batched_at`` is now unless given."""
         if self.spill_path is not None:
-            return self.typing.spill_query(self.spill_path, self.received_at)
-        return self.typing.batch_files_query(self.batch_files, self.batch_format, self.batch_line)
+            return self.typing.spill_query(self.spill_path, self.received_at, batched_at)
+        return self.typing.batch_files_query(self.batch_files, self.batch_format, self.batch_line, batched_at)
 
     def discard(self) -> None:
         if self.spill_path is not None:
@@ -284,12 +288,22 @@ class StreamWriter:
 
     def write_record_line(self, line: bytes, line_number: int) -> None:
         """Spill one RECORD line as it came; DuckDB parses and types it when the batch closes."""
-        spill = self._spill or self._open_spill(line_number)
-        spill.handle.write(b'{"s":%d,"m":%b}\n' % (line_number, line.strip()))
-        spill.rows += 1
-        self.rows_received += 1
-        if spill.rows >= self._batch_size_rows:
-            self._close_spill()
+        self.write_record_lines([line.strip()], line_number)
+
+    def write_record_lines(self, lines: list[bytes], first_line_number: int) -> None:
+        """Spill consecutive RECORD lines of the tap's output (no newlines), numbered from the first."""
+        done = 0
+        while done < len(lines):
+            spill = self._spill or self._open_spill(first_line_number + done)
+            take = min(len(lines) - done, self._batch_size_rows - spill.rows)
+            first = first_line_number + done
+            numbered = zip(range(first, first + take), lines[done : done + take], strict=True)
+            spill.handle.write(b"".join([_SPILLED_LINE % pair for pair in numbered]))
+            spill.rows += take
+            self.rows_received += take
+            done += take
+            if spill.rows >= self._batch_size_rows:
+                self._close_spill()
 
     def write_batch_files(self, message: BatchMessage, line_number: int) -> None:
         """A singer-sdk BATCH: DuckDB reads its JSONL (optionally gzipped) or Parquet files directly."""

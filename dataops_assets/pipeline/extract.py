@@ -178,8 +178,9 @@ def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamWri
         with TapProcess(
             argv, on_stderr=log, idle_timeout_seconds=source.timeout_seconds, redact=hide_secrets
         ) as tap:
-            for line_number, line in tap.lines():
-                router.feed(line_number, line)
+            lines_read = 0
+            for block in tap.blocks():
+                lines_read += router.feed_block(lines_read + 1, block)
     except BaseException:
         router.abandon()
         raise

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dataops_assets.singer.errors import TapProcessError
-from dataops_assets.singer.pipe_lines import pipe_lines
+from dataops_assets.singer.pipe_lines import pipe_blocks
 
 StderrSink = Callable[[str], None]
 _STDERR_TAIL_LINES = 20
@@ -89,13 +89,12 @@ class TapProcess:
             thread.start()
         return self
 
-    def lines(self) -> Iterator[tuple[int, bytes]]:
-        """``(line number, raw line)`` for every non-blank line the tap writes on stdout."""
+    def blocks(self) -> Iterator[bytes]:
+        """The tap's stdout in blocks of whole lines (see :func:`pipe_blocks`)."""
         assert self._process is not None and self._process.stdout is not None
-        for number, line in enumerate(pipe_lines(self._process.stdout), start=1):
+        for block in pipe_blocks(self._process.stdout):
             self._last_activity = time.monotonic()
-            if line.strip():
-                yield number, line
+            yield block
 
     def __exit__(
         self,

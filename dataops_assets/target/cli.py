@@ -47,17 +47,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if arguments.config is None:
         parser.error("--config is required")
-    from dataops_assets.singer.pipe_lines import pipe_lines
+    from dataops_assets.singer.pipe_lines import pipe_blocks
     from dataops_assets.target.loader import TargetLoader
 
     try:
         settings = read_settings(arguments.config)
         loader = TargetLoader(settings, sys.stdout.buffer)
         if arguments.input:
-            with arguments.input.open("rb", buffering=1 << 20) as handle:
-                loader.run(handle)
+            with arguments.input.open("rb") as handle:
+                loader.run(pipe_blocks(handle))
         else:
-            loader.run(pipe_lines(sys.stdin.buffer))
+            loader.run(pipe_blocks(sys.stdin.buffer))
     except Exception as error:
         print(f"{NAME}: {error}", file=sys.stderr)
         return 1
