@@ -84,6 +84,37 @@ def insert_into_empty(
     return MergeCounts(inserted, inserted, 0, 0, 0, 0)
 
 
+def insert_unless_keys_repeat(
+    connection: duckdb.DuckDBPyConnection,
+    target: str,
+    rows_sql: Sequence[str],
+    *,
+    key_properties: Sequence[str],
+    new_rows: str,
+) -> MergeCounts | None:
+    """Upsert or append by inserting straight into ``target``; None when a key repeats.
+
+    When no key of the new rows is in the table already, or twice among them, every rule of an upsert
+    comes down to an insert, and staging the rows first would cost a second copy of each. Whether that
+    holds is only known after reading them, so this inserts first and checks after: it must run inside a
+    transaction, and after None the caller rolls back and merges the staged way. ``new_rows`` is a
+    condition true for exactly the rows inserted here (e.g. their ``_sdc_batched_at``).
+    """
+    for sql in rows_sql:
+        connection.execute(f"INSERT INTO {target} BY NAME {sql}")
+    inserted = _scalar(connection, f"SELECT count(*) FROM {target} WHERE {new_rows}")
+    if key_properties:
+        keys = ", ".join(quote_identifier(k) for k in key_properties)
+        join = " AND ".join(f"t.{quote_identifier(k)} = n.{quote_identifier(k)}" for k in key_properties)
+        matched = _scalar(
+            connection,
+            f"SELECT count(*) FROM (SELECT {keys} FROM {target} WHERE {new_rows}) n JOIN {target} t ON {join}",
+        )
+        if matched != inserted:  # each new row matches itself and nothing else when no key repeats
+            return None
+    return MergeCounts(inserted, inserted, 0, 0, 0, 0)
+
+
 def retire_old_versions(
     connection: duckdb.DuckDBPyConnection, target: str, version: int, *, hard_delete: bool
 ) -> int:

@@ -10,6 +10,7 @@ committed. At most one batch loads while the next is read, which bounds memory a
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -23,8 +24,13 @@ import orjson
 
 from dataops_assets.config.models import LoadMethod
 from dataops_assets.lake.connection import connect_lake
-from dataops_assets.lake.merge import merge_staged, retire_old_versions
-from dataops_assets.lake.names import qualified_table, quote_identifier
+from dataops_assets.lake.merge import (
+    MergeCounts,
+    insert_unless_keys_repeat,
+    merge_staged,
+    retire_old_versions,
+)
+from dataops_assets.lake.names import qualified_table, quote_identifier, quote_literal
 from dataops_assets.lake.state import ensure_bookkeeping, log_load
 from dataops_assets.lake.tables import ensure_table
 from dataops_assets.landing.writer import ClosedBatch, StreamWriter
@@ -32,8 +38,6 @@ from dataops_assets.pipeline.load import lake_columns_for_schema
 from dataops_assets.singer.messages import SchemaMessage
 from dataops_assets.singer.router import SingerRouter
 from dataops_assets.target.settings import TargetSettings
-
-_PENDING_CHECK_INTERVAL = 4096  # lines between checks of the batch size: the check is not free
 
 
 class StagingTableSink:
@@ -84,13 +88,13 @@ class TargetLoader:
         self._rows_handed_over = 0
         self.rows_committed = 0
 
-    def run(self, lines: Iterable[bytes]) -> None:
+    def run(self, blocks: Iterable[bytes]) -> None:
+        """Load a Singer stream given as blocks of whole lines (see :func:`pipe_blocks`)."""
         try:
-            feed, check_every = self._router.feed, min(_PENDING_CHECK_INTERVAL, self.settings.batch_size_rows)
-            for line_number, line in enumerate(lines, start=1):
-                if len(line) > 1 or line.strip():
-                    feed(line_number, line)
-                if line_number % check_every == 0 and self._pending_rows() >= self.settings.batch_size_rows:
+            lines_read = 0
+            for block in blocks:
+                lines_read += self._router.feed_block(lines_read + 1, block)
+                if self._pending_rows() >= self.settings.batch_size_rows:
                     self._hand_over()
             self.commit()
         except BaseException:
@@ -148,6 +152,61 @@ class TargetLoader:
 
     def _load(self, loads: list[_StreamLoad], state: Any, state_line: int | None) -> None:
         """On the loader thread: type, merge and commit one hand-over, then emit its STATE."""
+        try:
+            if not self._commit_by_inserting(loads):
+                self._commit_by_merging(loads)
+        finally:
+            for load in loads:
+                for batch in load.batches:
+                    batch.discard()
+        if state_line is not None and state_line != self._emitted_state_line:
+            self._state_out.write(orjson.dumps(state) + b"\n")
+            self._state_out.flush()
+            self._emitted_state_line = state_line
+
+    def _commit_by_inserting(self, loads: list[_StreamLoad]) -> bool:
+        """Insert the rows straight into their tables when that is the whole merge; False when it is not.
+
+        Mostly true: a stream's records rarely repeat a key already loaded. Anything else (a repeated key,
+        a record that does not type, a full-table version) rolls back, and the staged merge takes over and
+        reports what needs reporting.
+        """
+        if any(load.table_versions or self._load_method(load) is LoadMethod.OVERWRITE for load in loads):
+            return False
+        batched_at = dt.datetime.now(dt.UTC)
+        marker = f"_sdc_batched_at = TIMESTAMPTZ {quote_literal(batched_at.isoformat())}"
+        self.connection.execute("BEGIN TRANSACTION")
+        try:
+            ensure_bookkeeping(self.connection)
+            logged = []
+            for load in loads:
+                target = self._ensure_table(load)  # a stream without records still gets its table
+                if not load.batches:
+                    continue
+                counts = insert_unless_keys_repeat(
+                    self.connection,
+                    target,
+                    [batch.query(batched_at) for batch in load.batches],
+                    key_properties=load.key_properties
+                    if self._load_method(load) is LoadMethod.UPSERT
+                    else [],
+                    new_rows=marker,
+                )
+                if counts is None:
+                    self.connection.execute("ROLLBACK")
+                    return False
+                self._log_load(load, counts)
+                logged.append(counts.staged)
+            self.connection.execute("COMMIT")
+        except BaseException as error:
+            self.connection.execute("ROLLBACK")
+            if isinstance(error, duckdb.Error):
+                return False
+            raise
+        self.rows_committed += sum(logged)
+        return True
+
+    def _commit_by_merging(self, loads: list[_StreamLoad]) -> None:
         for load in loads:
             for batch in load.batches:
                 batch.load_into(load.sink)
@@ -160,10 +219,6 @@ class TargetLoader:
         except BaseException:
             self.connection.execute("ROLLBACK")
             raise
-        if state_line is not None and state_line != self._emitted_state_line:
-            self._state_out.write(orjson.dumps(state) + b"\n")
-            self._state_out.flush()
-            self._emitted_state_line = state_line
 
     def _new_writer(self, schema: SchemaMessage) -> StreamWriter:
         index = len(self._router.writers)
@@ -176,34 +231,41 @@ class TargetLoader:
             defer_loading=True,
         )
 
+    def _load_method(self, load: _StreamLoad) -> LoadMethod:
+        return self.settings.load_method or (LoadMethod.UPSERT if load.key_properties else LoadMethod.APPEND)
+
+    def _ensure_table(self, load: _StreamLoad) -> str:
+        """Create or evolve the stream's table for the batch's SCHEMA; return its qualified name."""
+        schema_name = self.settings.default_target_schema
+        ensure_table(self.connection, schema_name, load.stream, lake_columns_for_schema(load.schema.schema))
+        return qualified_table(schema_name, load.stream)
+
+    def _log_load(self, load: _StreamLoad, counts: MergeCounts) -> None:
+        log_load(
+            self.connection,
+            run_id=self._run_id,
+            source="target-dataops",
+            stream=load.stream,
+            partitions=[],
+            load_method=self._load_method(load).value,
+            counts=counts,
+        )
+
     def _merge_stream(self, load: _StreamLoad) -> None:
-        schema_name, table = self.settings.default_target_schema, load.stream
-        ensure_table(self.connection, schema_name, table, lake_columns_for_schema(load.schema.schema))
-        target = qualified_table(schema_name, table)
+        target = self._ensure_table(load)
         sink = load.sink
         if sink.has_rows:
-            method = self.settings.load_method or (
-                LoadMethod.UPSERT if load.key_properties else LoadMethod.APPEND
-            )
             counts = merge_staged(
                 self.connection,
                 target,
-                method=method,
+                method=self._load_method(load),
                 key_properties=load.key_properties,
                 replication_key=load.replication_key,
                 partitions=[],
                 staged=quote_identifier(sink.table),
             )
             sink.has_rows = False
-            log_load(
-                self.connection,
-                run_id=self._run_id,
-                source="target-dataops",
-                stream=load.stream,
-                partitions=[],
-                load_method=method.value,
-                counts=counts,
-            )
+            self._log_load(load, counts)
             self.rows_committed += counts.staged
         if load.table_versions:
             retire_old_versions(
