@@ -20,6 +20,7 @@ import duckdb
 from dataops_assets.config.models import SourceConfig
 from dataops_assets.config.redaction import redact
 from dataops_assets.lake.connection import in_memory_connection
+from dataops_assets.landing.background import BackgroundTyping
 from dataops_assets.landing.layout import LandingArea, LandingManifest
 from dataops_assets.landing.partitioning import ExtractionWindow
 from dataops_assets.landing.writer import LandedPartition, ParquetSink, StreamWriter
@@ -115,6 +116,7 @@ def _extract(
             key_properties=source.streams[name].key_properties,
             replication_key=source.streams[name].replication_key,
             batch_size_rows=request.batch_size_rows,
+            defer_loading=True,  # typed by BackgroundTyping while the tap goes on
             adjust_schema=stream_adjustments(source, entries.get(name, {"stream": name})).adjust_message,
         )
         for index, name in enumerate(request.streams)
@@ -175,12 +177,17 @@ def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamWri
         return redact(text, source.secret_values)
 
     try:
-        with TapProcess(
-            argv, on_stderr=log, idle_timeout_seconds=source.timeout_seconds, redact=hide_secrets
-        ) as tap:
+        with (
+            BackgroundTyping(writers.values()) as typing,
+            TapProcess(
+                argv, on_stderr=log, idle_timeout_seconds=source.timeout_seconds, redact=hide_secrets
+            ) as tap,
+        ):
             lines_read = 0
             for block in tap.blocks():
                 lines_read += router.feed_block(lines_read + 1, block)
+                typing.hand_over()
+            typing.wait()
     except BaseException:
         router.abandon()
         raise
