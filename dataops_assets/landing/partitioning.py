@@ -44,15 +44,26 @@ def partition_keys(window: ExtractionWindow | None) -> list[str]:
     return window.partition_keys if window else [UNPARTITIONED]
 
 
+def single_partition(
+    window: ExtractionWindow | None, replication_key: str | None, key_type: str | None
+) -> str | None:
+    """The partition every row lands in when there is only one to choose; None when rows spread over days."""
+    if window is None:
+        return UNPARTITIONED
+    keys = window.partition_keys
+    if len(keys) == 1 or replication_key is None or key_type is None:
+        return keys[-1]
+    return None
+
+
 def partition_expression(
     window: ExtractionWindow | None, replication_key: str | None, key_type: str | None
 ) -> str:
     """SQL (over the record struct ``r``) giving each row its partition key."""
-    if window is None:
-        return quote_literal(UNPARTITIONED)
+    if (only := single_partition(window, replication_key, key_type)) is not None:
+        return quote_literal(only)
+    assert window is not None and replication_key is not None  # else there is only one partition
     first, last = window.partition_keys[0], window.partition_keys[-1]
-    if replication_key is None or key_type is None:
-        return quote_literal(last)
     column = f"r.{quote_identifier(replication_key)}"
     if key_type == "DATE":
         day = column

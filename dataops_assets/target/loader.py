@@ -48,7 +48,7 @@ class StagingTableSink:
         self.table = table
         self.has_rows = False
 
-    def write(self, query: str, batch_number: int) -> None:
+    def write(self, query: str, batch_number: int, partition: str | None) -> None:
         if self.has_rows:
             self.connection.execute(f"INSERT INTO {self.table} BY NAME {query}")
         else:
