@@ -21,3 +21,12 @@ def test_importing_the_definitions_leaves_the_runtime_unimported() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_entry_point_leaves_the_garbage_collector_on() -> None:
+    """``defs()`` turns the collector off while it builds the definitions; a code server needs it back on."""
+    code = "import gc\nfrom dataops_assets.definitions import defs\ndefs()\nprint(gc.isenabled())\n"
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert completed.stdout.strip().splitlines()[-1] == "True"
