@@ -63,13 +63,18 @@ def test_the_schedule_requests_the_newest_complete_day() -> None:
         (dt.datetime(2024, 1, 10, 2, 15, tzinfo=dt.UTC), ["2024-01-09"]),
         (dt.datetime(2025, 6, 1, 2, 15, tzinfo=dt.UTC), ["2024-02-29"]),  # past the demo window: its last day
     ]:
-        with dg.instance_for_test() as instance:
-            context = dg.build_schedule_context(
+        # contexts as context managers, closed before their instance: a context closed later (when the
+        # collector gets to it) would leave the closed instance as Dagster's current state storage, and
+        # the next test in this process would fail on it
+        with (
+            dg.instance_for_test() as instance,
+            dg.build_schedule_context(
                 instance=instance, scheduled_execution_time=tick, repository_def=repository
-            )
+            ) as context,
+        ):
             requests = schedule.evaluate_tick(context).run_requests
         assert requests is not None and [run.partition_key for run in requests] == expected
-    early = dg.build_schedule_context(
+    with dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2024, 1, 1, 2, 15, tzinfo=dt.UTC), repository_def=repository
-    )
-    assert schedule.evaluate_tick(early).skip_message == "no complete partition of shop yet"
+    ) as early:
+        assert schedule.evaluate_tick(early).skip_message == "no complete partition of shop yet"

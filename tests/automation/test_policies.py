@@ -18,12 +18,14 @@ def test_an_enabled_schedule_runs_from_the_start_and_requests_yesterday(project:
     defs = build_definitions(load_pipeline(project))
     schedule = defs.resolve_schedule_def("web_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=dt.datetime(2024, 1, 8, 2, 30, tzinfo=dt.UTC),
             repository_def=defs.get_repository_def(),
-        )
+        ) as context,
+    ):
         requests = schedule.evaluate_tick(context).run_requests or []
     assert [request.partition_key for request in requests] == ["2024-01-07"]
     assert defs.resolve_job_def("ingest_web").partitions_def is not None
@@ -35,12 +37,12 @@ def test_a_tick_after_missed_days_catches_up_in_one_run_over_the_range(project: 
     lake_table = dg.AssetKey(["lake", "web", "events"])
 
     def tick(instance: dg.DagsterInstance, day: int) -> dg.RunRequest:
-        context = dg.build_schedule_context(
+        with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=dt.datetime(2024, 1, day, 2, 30, tzinfo=dt.UTC),
             repository_def=defs.get_repository_def(),
-        )
-        (request,) = schedule.evaluate_tick(context).run_requests or []
+        ) as context:
+            (request,) = schedule.evaluate_tick(context).run_requests or []
         return request
 
     with dg.instance_for_test() as instance:

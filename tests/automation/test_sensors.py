@@ -35,8 +35,8 @@ def events_file(folder: Path, name: str, *instants: str) -> Path:
 
 def tick(defs: dg.Definitions, cursor: str | None) -> Any:
     sensor = defs.resolve_sensor_def("web_files_sensor")
-    context = dg.build_sensor_context(cursor=cursor, repository_def=defs.get_repository_def())
-    return sensor.evaluate_tick(context)
+    with dg.build_sensor_context(cursor=cursor, repository_def=defs.get_repository_def()) as context:
+        return sensor.evaluate_tick(context)  # the context closes its ephemeral instance on the way out
 
 
 def test_first_tick_records_existing_files_and_requests_nothing(project: Path) -> None:
