@@ -10,7 +10,8 @@ The dbt project is laid out like ours:
   (``unique_key: id``, new rows by ``updated_at``).
 
 Every model has ``not_null`` on ``id``, and every second model also ``unique`` on ``id`` (~1.5 tests per
-model). The profile reads the lake path from ``DATAOPS_LAKE_PATH``, as ours does.
+model). The profile reads the lake path from ``DATAOPS_LAKE_PATH``, as ours does, and every model runs our
+``dataops_model_metadata`` post-hook (a no-op outside Dagster's dbt step).
 
     .venv/bin/python -m bench.dbt_project_gen --models 100 --root bench/.work/dbt_overhead
 """
@@ -28,6 +29,7 @@ SOURCE = "bench"
 RAW_TABLES = 5
 ROWS_PER_TABLE = 20_000
 COLUMNS = ("id", "customer_id", "amount", "status", "created_at", "updated_at")
+OUR_DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 
 
 def generate(root: Path, models: int) -> Path:
@@ -188,6 +190,7 @@ def write_dbt_project(project: Path, models: int) -> None:
             flags:
               send_anonymous_usage_stats: false
             models:
+              +post-hook: "{{ dataops_model_metadata() }}"
               dbt_overhead:
                 staging:
                   +materialized: view
@@ -218,6 +221,8 @@ def write_dbt_project(project: Path, models: int) -> None:
         "    {{ custom_schema_name | trim if custom_schema_name is not none else target.schema }}\n"
         "{%- endmacro %}\n"
     )
+    # our project's metadata hook, so the dbt step gets each model's metadata as dbt reports the model
+    shutil.copy(OUR_DBT_PROJECT / "macros" / "dataops_model_metadata.sql", project / "macros")
     (staging / f"_{SOURCE}__sources.yml").write_text(sources_yaml())
     (staging / f"_{SOURCE}__models.yml").write_text(model_yaml(list(range(RAW_TABLES))))
     for index in range(models):

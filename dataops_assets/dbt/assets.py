@@ -24,6 +24,7 @@ from dataops_assets.automation.partitions import (
     window_from_context,
 )
 from dataops_assets.config.models import PipelineConfig
+from dataops_assets.dbt.logged_metadata import hook_environment, logs_model_metadata, with_logged_metadata
 from dataops_assets.dbt.metadata import with_model_metadata
 from dataops_assets.dbt.project import dbt_environment, dbt_project
 from dataops_assets.dbt.translator import DataopsDbtTranslator
@@ -51,6 +52,7 @@ def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
     )
     def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         dbt_environment(lake_path)
+        hook_environment(model_metadata=metadata_from is not None)
         yield from model_events(dbt.cli(["build"], context=context), metadata_from)
 
     if calendar is None:
@@ -69,6 +71,7 @@ def build_dbt_assets(pipeline: PipelineConfig) -> list[dg.AssetsDefinition]:
     )
     def dbt_partitioned_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         dbt_environment(lake_path)
+        hook_environment(model_metadata=metadata_from is not None)
         window = window_from_context(context, calendar)
         args = ["build"]
         if window is not None:
@@ -86,13 +89,17 @@ class LakeAccess(NamedTuple):
 def model_events(invocation: DbtCliInvocation, lake: LakeAccess | None) -> Iterator[Any]:
     """dbt's events, with row counts (tables only) and column schema and lineage attached when ``lake`` is given.
 
-    Without metadata, events stream as dbt reports them. With it, they wait until dbt exited (DuckDB allows
+    Without metadata, or with it logged by the project's post-hook (:mod:`dataops_assets.dbt.logged_metadata`),
+    events stream as dbt reports them. In a project without the hook they wait until dbt exited (DuckDB allows
     one process on the file while dbt writes it), then the lake is read once for every model
-    (:mod:`dataops_assets.dbt.metadata`); a model whose SQL sqlglot cannot follow just lacks lineage.
+    (:mod:`dataops_assets.dbt.metadata`). A model whose SQL sqlglot cannot follow just lacks lineage.
     """
     try:
         if lake is None:
             yield from invocation.stream()
+            return
+        if logs_model_metadata(invocation.manifest):
+            yield from with_logged_metadata(invocation)
             return
         events: list[Any] = []
         failure: Exception | None = None
@@ -131,8 +138,9 @@ class LakeDbtCliResource(DbtCliResource):
     * ``dbt --version`` in a subprocess (a full dbt import) on the first ``cli()`` of every process: the
       executable is this environment's own ``dbt``, so its version is the installed dbt-core's.
     * an in-process dbt adapter, which dagster-dbt builds for ``fetch_row_counts``/``fetch_column_metadata``:
-      we read that metadata straight from the lake instead, so no DuckDB handle of dbt-duckdb ever stays
-      open in the step's process (the lake's lock is free as soon as dbt exits).
+      our post-hook logs that metadata from inside dbt (or, without the hook, we read it from the lake after
+      dbt), so no DuckDB handle of dbt-duckdb ever stays open in the step's process (the lake's lock is free
+      as soon as dbt exits).
     """
 
     @cached_property

@@ -1,11 +1,12 @@
-"""Row counts, column schema and column lineage of the models a dbt run built, read from the lake at once.
+"""Row count, column schema and column lineage of the models a dbt run built, as dagster-dbt attaches them.
 
-dagster-dbt's ``fetch_row_counts().fetch_column_metadata()`` asks dbt's adapter for every model and every
-parent in a thread pool, and its result loop polls the pool without sleeping: on a small machine that loop
-takes a core from dbt for the whole run, and the per-model adapter round trips add seconds after it. Here
-the lake answers in two queries (every column of every relation, and one ``count(*)`` per table), then
-dagster-dbt's own lineage builder (sqlglot) runs once per model, so the metadata keys and values are the
-ones dagster-dbt attaches (``dagster/row_count``, ``dagster/column_schema``, ``dagster/column_lineage``).
+The values come from one of two places. Normally the ``dataops_model_metadata`` post-hook logs each model's
+row count and columns while dbt runs (:mod:`dataops_assets.dbt.logged_metadata`). In a project without that
+hook, the lake is read once after dbt exited: every column of every relation, and one ``count(*)`` per table
+(:func:`with_model_metadata`). Either way dagster-dbt's own lineage builder (sqlglot) runs per model, and the
+keys and values are the ones dagster-dbt attaches (``dagster/row_count``, ``dagster/column_schema``,
+``dagster/column_lineage``) with ``fetch_row_counts().fetch_column_metadata()``, whose per-model adapter
+round trips and busy result loop cost more than dbt itself here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import dagster as dg
 from dagster._core.definitions.metadata import TableMetadataSet
@@ -59,17 +60,14 @@ def with_model_metadata(
         yield from events
         return
     queried = time.perf_counter()
-    adapter_type = manifest.get("metadata", {}).get("adapter_type")
 
     def attach(event: Any) -> Any:
         if not is_model_event(event):
             return event
         props = model_props(manifest, event)
-        extra = {
-            **row_count_metadata(counts.get(relation_key(props)), adapter_type),
-            **column_metadata(invocation, props, columns),
-        }
-        return event.with_metadata({**event.metadata, **extra})
+        return with_metadata(
+            event, model_metadata(invocation, props, columns, counts.get(relation_key(props)))
+        )
 
     # Lineage (sqlglot, CPU) is built in a worker, ahead of the events Dagster is storing (SQLite commits,
     # mostly waiting on the disk): the two overlap instead of adding up.
@@ -82,7 +80,7 @@ def with_model_metadata(
     )
 
 
-def is_model_event(event: Any) -> bool:
+def is_model_event(event: Any) -> TypeGuard[dg.Output | dg.AssetMaterialization]:
     return isinstance(event, dg.Output | dg.AssetMaterialization) and "unique_id" in event.metadata
 
 
@@ -106,25 +104,29 @@ def relation_key(props: Mapping[str, Any]) -> RelationKey:
 
 
 def read_columns(lake: Any, wanted: Mapping[RelationKey, Any]) -> dict[RelationKey, Columns]:
-    """Every column of the wanted relations (tables and views), in table order.
-
-    Types are spelled as dbt-duckdb's adapter spells them (``character varying(256)`` for VARCHAR), so the
-    column schema reads as it did when dagster-dbt fetched it through the adapter.
-    """
-    from dbt.adapters.duckdb.column import DuckDBColumn  # imports DuckDB: only when a run reads metadata
-
+    """Every column of the wanted relations (tables and views), in table order."""
     schemas = sorted({schema for _, schema, _ in wanted})
     rows = lake.execute(
         "select database_name, schema_name, table_name, column_name, data_type from duckdb_columns() "
         f"where lower(schema_name) in ({', '.join(quote_literal(schema) for schema in schemas)}) "
         "order by database_name, schema_name, table_name, column_index"
     ).fetchall()
+    return {key: columns for key, columns in columns_from_rows(rows).items() if key in wanted}
+
+
+def columns_from_rows(rows: Iterable[Sequence[str]]) -> dict[RelationKey, Columns]:
+    """``(database, schema, table, column, data_type)`` rows of ``duckdb_columns()``, by relation.
+
+    Types are spelled as dbt-duckdb's adapter spells them (``character varying(256)`` for VARCHAR), so the
+    column schema reads as it does when dagster-dbt fetches it through the adapter.
+    """
+    from dbt.adapters.duckdb.column import DuckDBColumn  # imports DuckDB: only when a run reads metadata
+
     columns: dict[RelationKey, Columns] = {}
     for database, schema, table, column, data_type in rows:
         key = (database.lower(), schema.lower(), table.lower())
-        if key in wanted:
-            spelled = DuckDBColumn(column=column, dtype=data_type).data_type
-            columns.setdefault(key, {})[column] = {"data_type": spelled}
+        spelled = DuckDBColumn(column=column, dtype=data_type).data_type
+        columns.setdefault(key, {})[column] = {"data_type": spelled}
     return columns
 
 
@@ -141,6 +143,21 @@ def count_rows(lake: Any, tables: Iterable[Mapping[str, Any]]) -> dict[RelationK
     return {keys[position]: row_count for position, row_count in lake.execute(query).fetchall()}
 
 
+def model_metadata(
+    invocation: DbtCliInvocation,
+    props: Mapping[str, Any],
+    columns: Mapping[RelationKey, Columns],
+    row_count: int | None,
+) -> dict[str, Any]:
+    """Row count (when counted), column schema and lineage of one model, from its and its parents' columns."""
+    adapter_type = invocation.manifest.get("metadata", {}).get("adapter_type")
+    return {**row_count_metadata(row_count, adapter_type), **column_metadata(invocation, props, columns)}
+
+
+def with_metadata(event: dg.Output | dg.AssetMaterialization, extra: Mapping[str, Any]) -> Any:
+    return event.with_metadata({**event.metadata, **extra})
+
+
 def row_count_metadata(row_count: int | None, adapter_type: str | None) -> dict[str, Any]:
     if row_count is None:
         return {}
@@ -153,7 +170,7 @@ def column_metadata(
     """Column schema, and lineage to the parents' columns; a model sqlglot cannot follow just lacks lineage."""
     own = columns.get(relation_key(props))
     if own is None:
-        _log.warning(f"{props['relation_name']} is not in the lake after dbt built it: no column metadata")
+        _log.warning(f"no columns of {props['relation_name']}, which dbt built: no column metadata")
         return {}
     schema = default_metadata_from_dbt_resource_props({"columns": own})
     parent_columns = {

@@ -1,5 +1,6 @@
 """The dbt models as Dagster assets: tests as checks, and each model's row count, column schema and lineage,
-read from the lake after dbt exits, which leaves the lake's lock free for the next writer."""
+logged by the project's post-hook and attached while dbt runs (or, in a project without the hook, read from
+the lake after dbt exits); either way the lake's lock is free for the next writer afterwards."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from test_dbt_models import EXPECTED_CUSTOMER_LIFETIME_VALUE, copy_project, load
 
 from dataops_assets.config import load_pipeline
 from dataops_assets.dbt.assets import build_dbt_assets, dbt_resource
+from dataops_assets.dbt.logged_metadata import HOOK_VARIABLE
 
 SHOP = ("customers", "products", "orders", "order_items")
 
@@ -22,6 +24,7 @@ SHOP = ("customers", "products", "orders", "order_items")
 def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DO_NOT_TRACK", "1")
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    monkeypatch.setenv(HOOK_VARIABLE, "0")  # the dbt step sets it in this process: undone after each test
     return tmp_path / "lake.duckdb"
 
 
@@ -48,11 +51,19 @@ def declare(root: Path, project: Path, model_metadata: bool) -> Path:
     return path
 
 
-def build(tmp_path: Path, lake: Path, model_metadata: bool) -> dg.ExecuteInProcessResult:
+def build(
+    tmp_path: Path,
+    lake: Path,
+    model_metadata: bool,
+    instance: dg.DagsterInstance | None = None,
+    project: Path | None = None,
+) -> dg.ExecuteInProcessResult:
     load_lake(lake)
-    pipeline = load_pipeline(declare(tmp_path, copy_project(tmp_path), model_metadata))
+    pipeline = load_pipeline(declare(tmp_path, project or copy_project(tmp_path), model_metadata))
     assert pipeline.lake.path == lake
-    return dg.materialize(build_dbt_assets(pipeline), resources={"dbt": dbt_resource(pipeline)})
+    return dg.materialize(
+        build_dbt_assets(pipeline), resources={"dbt": dbt_resource(pipeline)}, instance=instance
+    )
 
 
 def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
@@ -95,6 +106,65 @@ def test_models_carry_row_counts_columns_and_lineage_and_tests_are_checks(tmp_pa
     # nothing of dbt (nor of the metadata reads) still holds the lake: the next load can write
     with duckdb.connect(str(lake)) as writer:
         writer.execute("create table after_dbt as select 1 as one")
+
+
+def test_each_model_arrives_with_its_metadata_while_dbt_still_runs(tmp_path: Path, lake: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    result = build(tmp_path, lake, model_metadata=True, instance=instance)
+
+    assert result.success
+    entries = instance.all_logs(result.run_id)
+    dbt_finished = next(
+        position
+        for position, entry in enumerate(entries)
+        if (entry.user_message or "").startswith("Finished dbt command")
+    )
+    built = [
+        (position, entry.asset_materialization)
+        for position, entry in enumerate(entries)
+        if entry.asset_materialization is not None
+    ]
+    assert built and all(
+        {"dagster/column_schema", "dagster/column_lineage"} <= set(event.metadata) for _, event in built
+    )
+    # the first model was stored, metadata and all, before dbt finished (reading the lake, all come after)
+    assert built[0][0] < dbt_finished
+
+
+def test_when_a_model_fails_the_others_are_still_reported_with_metadata(tmp_path: Path, lake: Path) -> None:
+    project = copy_project(tmp_path)
+    (project / "models" / "marts" / "broken_mart.sql").write_text(
+        "select no_such_column from {{ ref('stg_shop__orders') }}\n"
+    )
+    load_lake(lake)
+    pipeline = load_pipeline(declare(tmp_path, project, model_metadata=True))
+
+    result = dg.materialize(
+        build_dbt_assets(pipeline), resources={"dbt": dbt_resource(pipeline)}, raise_on_error=False
+    )
+
+    assert not result.success
+    models = materializations(result)
+    assert "broken_mart" not in models
+    assert models["customer_lifetime_value"]["dagster/row_count"].value == len(  # type: ignore[attr-defined]
+        EXPECTED_CUSTOMER_LIFETIME_VALUE
+    )
+
+
+def test_a_project_without_the_hook_gets_the_same_metadata_from_the_lake(tmp_path: Path, lake: Path) -> None:
+    logged = materializations(build(tmp_path, lake, model_metadata=True))
+    project = copy_project(tmp_path / "no_hook")
+    settings = project / "dbt_project.yml"
+    hook = '  +post-hook: "{{ dataops_model_metadata() }}"\n'
+    assert hook in settings.read_text()
+    settings.write_text(settings.read_text().replace(hook, ""))
+    read = materializations(build(tmp_path, lake, model_metadata=True, project=project))
+
+    keys = ("dagster/row_count", "dagster/column_schema", "dagster/column_lineage")
+    assert set(read) == set(logged)
+    for model, metadata in logged.items():
+        assert {key: metadata.get(key) for key in keys} == {key: read[model].get(key) for key in keys}, model
+    assert all("dagster/column_lineage" in metadata for metadata in read.values())
 
 
 def test_model_metadata_switched_off_leaves_only_what_dbt_reports(tmp_path: Path, lake: Path) -> None:
