@@ -17,6 +17,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from pathlib import Path
 from typing import IO, Protocol
 from urllib.parse import unquote, urlparse
@@ -51,7 +52,6 @@ _MAX_RECORD_BYTES = 64 * 1024 * 1024  # a single record may be this large; DuckD
 # What a record can cause; anything else (out of memory, a full disk) is the machine's problem, not the line's.
 _RECORD_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.BinderException)
 _SEQUENCE_PREFIX = re.compile(rb'\{"s":(\d+),')
-_SPILLED_LINE = b'{"s":%d,"m":%b}\n'  # the tap's line number travels with the line, for errors and order
 
 
 class BatchSink(Protocol):
@@ -315,8 +315,12 @@ class StreamWriter:
             spill = self._spill or self._open_spill(first_line_number + done)
             take = min(len(lines) - done, self._batch_size_rows - spill.rows)
             first = first_line_number + done
-            numbered = zip(range(first, first + take), lines[done : done + take], strict=True)
-            spill.handle.write(b"".join([_SPILLED_LINE % pair for pair in numbered]))
+            numbers = map(b"%d".__mod__, range(first, first + take))
+            pieces = zip(
+                repeat(b'{"s":'), numbers, repeat(b',"m":'), lines[done : done + take], repeat(b"}\n")
+            )
+            # {"s":<line number>,"m":<the line>}: its number travels with it, for errors and order
+            spill.handle.write(b"".join(chain.from_iterable(pieces)))
             spill.rows += take
             self.rows_received += take
             done += take

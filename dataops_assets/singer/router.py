@@ -3,13 +3,14 @@
 Almost every line is a RECORD, and taps built on singer-python or singer-sdk print them with the same
 prefix (``{"type": "RECORD", "stream": "...``). Those lines are routed by that prefix and spilled as they
 are, without parsing them in Python; DuckDB parses and validates them in bulk. A block in which every line
-is a RECORD of the stream last seen (most blocks: streams come in runs) is checked with two counts and
-handed on whole. Every other line is parsed and checked here.
+is a RECORD of the stream last seen (most blocks: streams come in runs) is checked with one ``startswith``
+per line in C and handed on whole. Every other line is parsed and checked here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from dataops_assets.landing.writer import StreamWriter
@@ -63,34 +64,25 @@ class SingerRouter:
 
     def feed_block(self, first_line_number: int, block: bytes) -> int:
         """Feed a block of whole lines (see :func:`pipe_blocks`); return how many lines it held."""
-        line_number, position, end = first_line_number, 0, len(block)
-        while position < end:
-            run_end = self._hot_run_end(block, position)
-            if run_end > position:  # RECORD lines of the last stream: on to its writer in one piece
-                lines = lines_of(block[position:run_end])
-                self._hot_writer.write_record_lines(lines, line_number)  # type: ignore[union-attr]
-                line_number += len(lines)
-                position = run_end
+        lines = lines_of(block)
+        prefix, writer = self._hot_prefix, self._hot_writer
+        if writer is not None and all(map(bytes.startswith, lines, repeat(prefix))):
+            writer.write_record_lines(lines, first_line_number)  # the usual block: one stream's RECORDs
+            return len(lines)
+        run_start: int | None = None  # lines[run_start:index] are RECORDs of the last stream, not yet written
+        for index, line in enumerate(lines):
+            if writer is not None and line.startswith(prefix):
+                run_start = index if run_start is None else run_start
                 continue
-            stop = block.find(b"\n", position) + 1 or end
-            line = block[position:stop]
-            if len(line) > 1 or line.strip():
-                self.feed(line_number, line)
-            line_number += 1
-            position = stop
-        return line_number - first_line_number
-
-    def _hot_run_end(self, block: bytes, position: int) -> int:
-        """Where the run of the last stream's RECORD lines starting at ``position`` ends."""
-        prefix = self._hot_prefix
-        if not prefix or not block.startswith(prefix, position):
-            return position
-        if position == 0 and block.count(b"\n" + prefix) == block.count(b"\n") - 1:
-            return len(block)  # the whole block: two scans in C instead of a step per line
-        end = block.find(b"\n", position) + 1
-        while end and block.startswith(prefix, end):
-            end = block.find(b"\n", end) + 1
-        return end or len(block)
+            if writer is not None and run_start is not None:
+                writer.write_record_lines(lines[run_start:index], first_line_number + run_start)
+                run_start = None
+            if line.strip():
+                self.feed(first_line_number + index, line)
+                prefix, writer = self._hot_prefix, self._hot_writer
+        if writer is not None and run_start is not None:
+            writer.write_record_lines(lines[run_start:], first_line_number + run_start)
+        return len(lines)
 
     def feed(self, line_number: int, line: bytes) -> None:
         if self._hot_prefix and line.startswith(self._hot_prefix):  # another RECORD of the last stream
