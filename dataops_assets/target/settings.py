@@ -21,7 +21,9 @@ class TargetSettings(BaseModel):
     hard_delete: bool = Field(
         default=False, description="ACTIVATE_VERSION removes old rows instead of marking them."
     )
-    batch_size_rows: int = Field(default=250_000, gt=0, description="Rows committed per lake transaction.")
+    # 1M rows: DuckDB types a batch on both cores while this process reads the next, and smaller batches
+    # make the two fight over the cores more often (1M records: 3.0 s at 250k, 2.3 s at 500k, 2.0 s at 1M)
+    batch_size_rows: int = Field(default=1_000_000, gt=0, description="Rows committed per lake transaction.")
     lock_timeout_seconds: float = Field(
         default=900.0, gt=0, description="How long to wait for the lake's lock."
     )
