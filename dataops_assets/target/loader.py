@@ -1,9 +1,9 @@
 """Load a Singer stream into the lake in committed batches, emitting each STATE once its rows are safe.
 
 Reading and loading overlap: the reading thread spills RECORD lines; every ``batch_size_rows`` rows (and at
-a SCHEMA change, and at the end) it closes the batch and hands it to one loader thread, which types it into
-a staging table, merges every stream in one transaction and only then writes the newest STATE received
-before the hand-over to stdout. An orchestrator therefore never stores a bookmark for rows that were not
+a SCHEMA change, at the end, and when rows waited ``batch_wait_limit_seconds`` with the loader idle) it
+closes the batch and hands it to one loader thread, which inserts or merges every stream in one transaction
+and only then writes the newest STATE received before the hand-over to stdout. An orchestrator therefore never stores a bookmark for rows that were not
 committed. At most one batch loads while the next is read, which bounds memory and disk.
 """
 
@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ class TargetLoader:
         self._loading: Future[None] | None = None
         self._emitted_state_line: int | None = None
         self._rows_handed_over = 0
+        self._handed_over_at = time.monotonic()
         self.rows_committed = 0
 
     def run(self, blocks: Iterable[bytes]) -> None:
@@ -94,7 +96,7 @@ class TargetLoader:
             lines_read = 0
             for block in blocks:
                 lines_read += self._router.feed_block(lines_read + 1, block)
-                if self._pending_rows() >= self.settings.batch_size_rows:
+                if self._pending_rows() >= self.settings.batch_size_rows or self._waited_long_enough():
                     self._hand_over()
             self.commit()
         except BaseException:
@@ -118,6 +120,19 @@ class TargetLoader:
         """Rows read but not yet handed to the loader thread."""
         return sum(writer.rows_received for writer in self._router.writers.values()) - self._rows_handed_over
 
+    def _waited_long_enough(self) -> bool:
+        """Rows wait at most ``batch_wait_limit_seconds`` for a full batch when the loader has nothing to do.
+
+        A slow tap then gets its STATE committed as it goes, and what is left to load after its last
+        line is seconds of its output, not a whole batch; a fast input fills its batches first.
+        """
+        waited = time.monotonic() - self._handed_over_at
+        return (
+            waited >= self.settings.batch_wait_limit_seconds
+            and (self._loading is None or self._loading.done())
+            and self._pending_rows() > 0
+        )
+
     def _hand_over(self) -> None:
         """Close every stream's batch and queue its load; waits only for the load before it."""
         loads = []
@@ -137,6 +152,7 @@ class TargetLoader:
             )
             writer.table_versions.clear()
         self._rows_handed_over = sum(writer.rows_received for writer in self._router.writers.values())
+        self._handed_over_at = time.monotonic()
         state, state_line = self._router.state, self._router.state_line
         self._wait()
         self._loading = self._loader.submit(self._load, loads, state, state_line)

@@ -24,6 +24,11 @@ class TargetSettings(BaseModel):
     # 1M rows: DuckDB types a batch on both cores while this process reads the next, and smaller batches
     # make the two fight over the cores more often (1M records: 3.0 s at 250k, 2.3 s at 500k, 2.0 s at 1M)
     batch_size_rows: int = Field(default=1_000_000, gt=0, description="Rows committed per lake transaction.")
+    batch_wait_limit_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Commit rows that waited this long for a full batch when nothing else is loading.",
+    )
     lock_timeout_seconds: float = Field(
         default=900.0, gt=0, description="How long to wait for the lake's lock."
     )

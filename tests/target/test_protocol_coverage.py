@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -321,3 +322,25 @@ def test_upserts_keep_one_newest_row_per_key_within_and_across_batches(tmp_path:
     assert rows == [(1, "first"), (2, "second"), (3, "first"), (4, "first"), (5, "first"), (6, "second")]
     loads = query(tmp_path, "SELECT sum(rows_inserted), sum(rows_updated) FROM _dataops.load_log")
     assert loads == [(6, 1)]
+
+
+def test_a_slow_tap_gets_its_state_committed_before_its_batch_is_full(tmp_path: Path) -> None:
+    """Rows that waited ``batch_wait_limit_seconds`` are committed while the tap goes on."""
+    out = Sink()
+    settings = TargetSettings(
+        path=tmp_path / "lake.duckdb", default_target_schema="t", batch_wait_limit_seconds=0.05
+    )
+    seen_while_tap_ran: list[bytes] = []
+
+    def slow_tap() -> Iterator[bytes]:
+        yield from blocks([schema("s", {"id": {"type": "integer"}}, ["id"]), record("s", {"id": 1})])
+        time.sleep(0.2)
+        yield from blocks([{"type": "STATE", "value": {"i": 1}}])
+        time.sleep(1.0)  # the target commits id 1 and emits STATE 1 meanwhile
+        seen_while_tap_ran.extend(out.lines)
+        yield from blocks([record("s", {"id": 2}), {"type": "STATE", "value": {"i": 2}}])
+
+    TargetLoader(settings, out).run(slow_tap())
+    assert [json.loads(line) for line in seen_while_tap_ran] == [{"i": 1}]
+    assert [json.loads(line) for line in out.lines] == [{"i": 1}, {"i": 2}]
+    assert query(tmp_path, "SELECT id FROM t.s ORDER BY id") == [(1,), (2,)]
