@@ -43,7 +43,8 @@ def pipe_blocks(stream: IO[bytes]) -> Iterator[bytes]:
 def lines_of(block: bytes) -> list[bytes]:
     """The lines of a block from :func:`pipe_blocks`, without their newlines."""
     lines = block.split(b"\n")
-    lines.pop()  # the block ends in a newline: the last piece is empty
+    if lines.pop():  # a piece after the last newline: the block was cut inside a line
+        raise ValueError("a block of lines must end with a newline (see pipe_blocks)")
     return lines
 
 

@@ -121,7 +121,7 @@ def load_one(schema: dict[str, Any], value: Any, stream: str = "s", column: str 
                 return None
 
         settings_ = TargetSettings(path=lake, default_target_schema="t")
-        TargetLoader(settings_, Discard()).run(json.dumps(m).encode() for m in messages)  # type: ignore[arg-type]
+        TargetLoader(settings_, Discard()).run(json.dumps(m).encode() + b"\n" for m in messages)  # type: ignore[arg-type]
         with duckdb.connect(str(lake), read_only=True) as connection:
             connection.execute("SET TimeZone = 'UTC'")
             (row,) = connection.execute(

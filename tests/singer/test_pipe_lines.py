@@ -42,3 +42,8 @@ def test_a_line_longer_than_a_read_arrives_in_one_piece(monkeypatch: pytest.Monk
     long_line = b"x" * 4500
     blocks = list(pipe_blocks(io.BytesIO(b"a\n" + long_line + b"\nb\nc")))
     assert [line for block in blocks for line in lines_of(block)] == [b"a", long_line, b"b", b"c"]
+
+
+def test_a_block_cut_inside_a_line_is_refused_not_shortened() -> None:
+    with pytest.raises(ValueError, match="must end with a newline"):
+        lines_of(b'{"type": "STATE", "value": 1}\n{"type": "REC')
