@@ -10,7 +10,8 @@ import dagster as dg
 # -> dagster_dbt), the same modules took ~0.1 s more CPU to import (bench/README.md, code location load time).
 import dagster_dbt  # noqa: F401
 
-from dataops_assets.assets.sources import build_source_assets
+from dataops_assets.assets.sources import LAKE_POOL, build_source_assets
+from dataops_assets.automation.pool_watchdog import pool_watchdog_sensor
 from dataops_assets.automation.schedules import ingest_job, main_job, source_schedule
 from dataops_assets.automation.sensors import dbt_automation_sensor, failure_alert_sensor, files_sensor
 from dataops_assets.config import PipelineConfig, load_pipeline
@@ -33,6 +34,7 @@ def build_definitions(pipeline: PipelineConfig) -> dg.Definitions:
     dbt_assets = build_dbt_assets(pipeline)
     assets += dbt_assets
     sensors.append(dbt_automation_sensor(dbt_assets))
+    sensors.append(pool_watchdog_sensor([LAKE_POOL]))
     if (everything := main_job(pipeline)) is not None:
         jobs.append(everything)
     return dg.Definitions(
