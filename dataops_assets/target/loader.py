@@ -9,13 +9,11 @@ committed. At most one batch loads while the next is read, which bounds memory a
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import shutil
 import tempfile
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +32,7 @@ from dataops_assets.lake.merge import (
 from dataops_assets.lake.names import qualified_table, quote_identifier, quote_literal
 from dataops_assets.lake.state import ensure_bookkeeping, log_load
 from dataops_assets.lake.tables import ensure_table
+from dataops_assets.landing.background import SerialWorker
 from dataops_assets.landing.writer import ClosedBatch, StreamWriter
 from dataops_assets.pipeline.load import lake_columns_for_schema
 from dataops_assets.singer.messages import SchemaMessage
@@ -83,8 +82,7 @@ class TargetLoader:
         self.connection.execute("SET preserve_insertion_order = false")
         self._router = SingerRouter(self._new_writer, before_schema_change=lambda _: self._hand_over())
         self._sinks: dict[str, StagingTableSink] = {}
-        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-loader")
-        self._loading: Future[None] | None = None
+        self._loader = SerialWorker("lake-loader")
         self._emitted_state_line: int | None = None
         self._rows_handed_over = 0
         self._handed_over_at = time.monotonic()
@@ -101,7 +99,7 @@ class TargetLoader:
             self.commit()
         except BaseException:
             self._router.abandon()
-            self._wait_quietly()
+            self._loader.wait_quietly()
             raise
         finally:
             self.close()
@@ -109,10 +107,10 @@ class TargetLoader:
     def commit(self) -> None:
         """Load everything received so far and wait until it is committed."""
         self._hand_over()
-        self._wait()
+        self._loader.wait()
 
     def close(self) -> None:
-        self._loader.shutdown(wait=True)
+        self._loader.shutdown()
         self.connection.close()
         shutil.rmtree(self._spill_root, ignore_errors=True)
 
@@ -129,7 +127,7 @@ class TargetLoader:
         waited = time.monotonic() - self._handed_over_at
         return (
             waited >= self.settings.batch_wait_limit_seconds
-            and (self._loading is None or self._loading.done())
+            and self._loader.idle
             and self._pending_rows() > 0
         )
 
@@ -154,17 +152,7 @@ class TargetLoader:
         self._rows_handed_over = sum(writer.rows_received for writer in self._router.writers.values())
         self._handed_over_at = time.monotonic()
         state, state_line = self._router.state, self._router.state_line
-        self._wait()
-        self._loading = self._loader.submit(self._load, loads, state, state_line)
-
-    def _wait(self) -> None:
-        loading, self._loading = self._loading, None
-        if loading is not None:
-            loading.result()
-
-    def _wait_quietly(self) -> None:
-        with contextlib.suppress(Exception):  # the reading thread's error is the one to report
-            self._wait()
+        self._loader.submit(lambda: self._load(loads, state, state_line))
 
     def _load(self, loads: list[_StreamLoad], state: Any, state_line: int | None) -> None:
         """On the loader thread: type, merge and commit one hand-over, then emit its STATE."""
