@@ -175,7 +175,7 @@ class TargetLoader:
         a record that does not type, a full-table version) rolls back, and the staged merge takes over and
         reports what needs reporting.
         """
-        if any(load.table_versions or self._load_method(load) is LoadMethod.OVERWRITE for load in loads):
+        if any(not self._insertable(load) for load in loads):
             return False
         batched_at = dt.datetime.now(dt.UTC)
         marker = f"_sdc_batched_at = TIMESTAMPTZ {quote_literal(batched_at.isoformat())}"
@@ -209,6 +209,14 @@ class TargetLoader:
             raise
         self.rows_committed += sum(logged)
         return True
+
+    def _insertable(self, load: _StreamLoad) -> bool:
+        """Whether inserting can be the whole merge: not for a full-table version, an overwrite, or an
+        upsert without keys (the merge reports that as the configuration error it is)."""
+        method = self._load_method(load)
+        if method is LoadMethod.UPSERT:
+            return bool(load.key_properties) and not load.table_versions
+        return method is LoadMethod.APPEND and not load.table_versions
 
     def _commit_by_merging(self, loads: list[_StreamLoad]) -> None:
         for load in loads:

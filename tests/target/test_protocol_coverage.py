@@ -344,3 +344,9 @@ def test_a_slow_tap_gets_its_state_committed_before_its_batch_is_full(tmp_path: 
     assert [json.loads(line) for line in seen_while_tap_ran] == [{"i": 1}]
     assert [json.loads(line) for line in out.lines] == [{"i": 1}, {"i": 2}]
     assert query(tmp_path, "SELECT id FROM t.s ORDER BY id") == [(1,), (2,)]
+
+
+def test_upsert_asked_for_a_stream_without_keys_is_an_error_not_an_append(tmp_path: Path) -> None:
+    messages: list[dict[str, Any] | str] = [schema("s", {"id": {"type": "integer"}}), record("s", {"id": 1})]
+    with pytest.raises(ValueError, match="upsert needs key properties"):
+        load(tmp_path, messages, load_method="upsert")
