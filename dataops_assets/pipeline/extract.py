@@ -183,9 +183,8 @@ def _run_tap(argv: list[str], source: SourceConfig, writers: dict[str, StreamWri
                 argv, on_stderr=log, idle_timeout_seconds=source.timeout_seconds, redact=hide_secrets
             ) as tap,
         ):
-            lines_read = 0
             for block in tap.blocks():
-                lines_read += router.feed_block(lines_read + 1, block)
+                router.feed_block(block)
                 typing.hand_over()
             typing.wait()
     except BaseException:

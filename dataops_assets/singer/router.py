@@ -59,16 +59,19 @@ class SingerRouter:
         self._ignored: set[str] = set()
         self.state: Any = None
         self.state_line: int | None = None
+        self.lines_read = 0
         self._hot_prefix = b""
         self._hot_writer: StreamWriter | None = None
 
-    def feed_block(self, first_line_number: int, block: bytes) -> int:
-        """Feed a block of whole lines (see :func:`pipe_blocks`); return how many lines it held."""
+    def feed_block(self, block: bytes) -> None:
+        """Feed the next block of whole lines (see :func:`pipe_blocks`), numbered on from the last."""
         lines = lines_of(block)
+        first_line_number = self.lines_read + 1
+        self.lines_read += len(lines)
         prefix, writer = self._hot_prefix, self._hot_writer
         if writer is not None and all(map(bytes.startswith, lines, repeat(prefix))):
             writer.write_record_lines(lines, first_line_number)  # the usual block: one stream's RECORDs
-            return len(lines)
+            return
         run_start: int | None = None  # lines[run_start:index] are RECORDs of the last stream, not yet written
         for index, line in enumerate(lines):
             if writer is not None and line.startswith(prefix):
@@ -82,7 +85,6 @@ class SingerRouter:
                 prefix, writer = self._hot_prefix, self._hot_writer
         if writer is not None and run_start is not None:
             writer.write_record_lines(lines[run_start:], first_line_number + run_start)
-        return len(lines)
 
     def feed(self, line_number: int, line: bytes) -> None:
         if self._hot_prefix and line.startswith(self._hot_prefix):  # another RECORD of the last stream

@@ -3,8 +3,9 @@
 Reading and loading overlap: the reading thread spills RECORD lines; every ``batch_size_rows`` rows (and at
 a SCHEMA change, at the end, and when rows waited ``batch_wait_limit_seconds`` with the loader idle) it
 closes the batch and hands it to one loader thread, which inserts or merges every stream in one transaction
-and only then writes the newest STATE received before the hand-over to stdout. An orchestrator therefore never stores a bookmark for rows that were not
-committed. At most one batch loads while the next is read, which bounds memory and disk.
+and only then writes the newest STATE received before the hand-over to stdout. An orchestrator therefore
+never stores a bookmark for rows that were not committed. At most one batch loads while the next is read,
+which bounds memory and disk.
 """
 
 from __future__ import annotations
@@ -91,9 +92,8 @@ class TargetLoader:
     def run(self, blocks: Iterable[bytes]) -> None:
         """Load a Singer stream given as blocks of whole lines (see :func:`pipe_blocks`)."""
         try:
-            lines_read = 0
             for block in blocks:
-                lines_read += self._router.feed_block(lines_read + 1, block)
+                self._router.feed_block(block)
                 if self._pending_rows() >= self.settings.batch_size_rows or self._waited_long_enough():
                     self._hand_over()
             self.commit()
@@ -182,7 +182,7 @@ class TargetLoader:
         self.connection.execute("BEGIN TRANSACTION")
         try:
             ensure_bookkeeping(self.connection)
-            logged = []
+            committed = 0
             for load in loads:
                 target = self._ensure_table(load)  # a stream without records still gets its table
                 if not load.batches:
@@ -200,14 +200,14 @@ class TargetLoader:
                     self.connection.execute("ROLLBACK")
                     return False
                 self._log_load(load, counts)
-                logged.append(counts.staged)
+                committed += counts.staged
             self.connection.execute("COMMIT")
         except BaseException as error:
             self.connection.execute("ROLLBACK")
             if isinstance(error, duckdb.Error):
                 return False
             raise
-        self.rows_committed += sum(logged)
+        self.rows_committed += committed
         return True
 
     def _insertable(self, load: _StreamLoad) -> bool:
