@@ -79,6 +79,17 @@ def finish(extra):
     os._exit(0)
 """
 
+# both load cases: resolve the definitions as a code server does, then build the snapshot it sends the UI
+RESOLVE_AND_SNAPSHOT = """
+dg.Definitions.validate_loadable(defs)
+repository = defs.get_repository_def()
+phase("resolve")
+from dagster._core.remote_representation.external_data import RepositorySnap
+RepositorySnap.from_def(repository)
+phase("snapshot")
+graph = repository.asset_graph
+"""
+
 CHILD_FLOOR = (
     CHILD_PRELUDE
     + """
@@ -111,14 +122,9 @@ from dataops_assets.definitions import defs as load_definitions
 phase("import")
 defs = load_definitions()  # the code location's entry point; DATAOPS_CONFIG names the generated project
 phase("build")
-dg.Definitions.validate_loadable(defs)
-repository = defs.get_repository_def()
-phase("resolve")
-from dagster._core.remote_representation.external_data import RepositorySnap
-RepositorySnap.from_def(repository)
-phase("snapshot")
-graph = repository.asset_graph
-finish({
+"""
+    + RESOLVE_AND_SNAPSHOT
+    + """finish({
     "forbidden": _seen,
     "modules": sorted(name for name in HEAVY if name in sys.modules),
     "counts": {
@@ -147,14 +153,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 defs = dg.Definitions(assets=[dbt_models], resources={"dbt": DbtCliResource(project_dir=str(project_dir))})
 phase("build")
-dg.Definitions.validate_loadable(defs)
-repository = defs.get_repository_def()
-phase("resolve")
-from dagster._core.remote_representation.external_data import RepositorySnap
-RepositorySnap.from_def(repository)
-phase("snapshot")
-graph = repository.asset_graph
-finish({"modules": sorted(name for name in HEAVY if name in sys.modules), "counts": {
+"""
+    + RESOLVE_AND_SNAPSHOT
+    + """finish({"modules": sorted(name for name in HEAVY if name in sys.modules), "counts": {
     "assets": len(graph.get_all_asset_keys()), "asset_checks": len(graph.asset_check_keys)}})
 """
 )

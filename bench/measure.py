@@ -8,6 +8,7 @@ every few milliseconds (catches several processes alive at once), and the kernel
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import resource
@@ -157,6 +158,16 @@ def busy_fraction(window_s: float) -> float:
     time.sleep(window_s)
     busy_end, total_end = cpu_times()
     return (busy_end - busy_start) / max(total_end - total_start, 1)
+
+
+def add_quiet_wait_option(parser: argparse.ArgumentParser, default_s: float) -> None:
+    """``--quiet-wait``: the most a run waits for the machine to be idle first (:func:`wait_for_quiet`)."""
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=default_s,
+        help="seconds to wait before each run for the machine to be idle (0: do not wait)",
+    )
 
 
 def wait_for_quiet(threshold: float, max_wait_s: float, window_s: float = 1.0) -> float:

@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from bench.measure import Measurement, machine, run_measured, wait_for_quiet
+from bench.measure import Measurement, add_quiet_wait_option, machine, run_measured, wait_for_quiet
 from bench.readme import cell, write_section
 from bench.singer_stream import SEED, StreamFiles, ensure_stream
 
@@ -450,12 +450,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per run before it is killed"
     )
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=DEFAULT_QUIET_WAIT_S,
-        help="seconds to wait before each run for the machine to be idle (0: do not wait)",
-    )
+    add_quiet_wait_option(parser, DEFAULT_QUIET_WAIT_S)
     parser.add_argument(
         "--no-readme", action="store_true", help="do not rewrite the section in bench/README.md"
     )

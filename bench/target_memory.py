@@ -37,7 +37,7 @@ from typing import Any
 
 import duckdb
 
-from bench.measure import machine, read_status_kb, wait_for_quiet, wait_with_timeout
+from bench.measure import add_quiet_wait_option, machine, read_status_kb, wait_for_quiet, wait_with_timeout
 from bench.readme import write_section
 from bench.singer_stream import SEED, STATE_EVERY, schema_line, state_value, write_block
 from dataops_assets.target.settings import TargetSettings
@@ -468,12 +468,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="DuckDB memory_limit values run at --records with the default batch size, e.g. 256MB,1GB",
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per run")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=DEFAULT_QUIET_WAIT_S,
-        help="seconds to wait before each run for the machine to be idle (0: do not wait)",
-    )
+    add_quiet_wait_option(parser, DEFAULT_QUIET_WAIT_S)
     parser.add_argument("--keep", action="store_true", help="keep each run's lake file under bench/.work/")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the section in README.md")
     parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)  # the generator process
