@@ -218,6 +218,23 @@ def test_full_table_emits_every_row_with_exact_decimals_and_utc_times(
 
 
 @pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])
+def test_real_columns_keep_every_digit_of_their_doubles(arrow: bool, tmp_path: Path) -> None:
+    """SQLite prints REAL as 15 significant digits when asked for text; the fast path must read doubles."""
+    values = [0.1 + 0.2, 1 / 3, 2.0**-1074, 1e300, -0.0, 123456789.12345679]
+    database = tmp_path / "measures.sqlite"
+    with sqlite3.connect(database) as conn:
+        conn.execute("CREATE TABLE measures (id INTEGER PRIMARY KEY, reading REAL)")
+        conn.executemany("INSERT INTO measures VALUES (?, ?)", list(enumerate(values)))
+    config = {"sqlalchemy_url": f"sqlite:///{database}"}
+    catalog = select(discover(tmp_path, config), {"measures": None})
+
+    output = sync(tmp_path, config, catalog, arrow=arrow)
+
+    readings = {record["id"]: record["reading"] for record in output.records["measures"]}
+    assert readings == {index: Decimal(repr(value)) for index, value in enumerate(values)}
+
+
+@pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])
 def test_incremental_window_reads_exactly_start_to_end(
     arrow: bool, shop: Path, demo_catalog: dict[str, Any], tmp_path: Path
 ) -> None:

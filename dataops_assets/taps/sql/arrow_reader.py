@@ -30,7 +30,8 @@ ADBC_DRIVERS = {"sqlite": "adbc_driver_sqlite", "postgresql": "adbc_driver_postg
 _SQLITE_PINS: tuple[tuple[type[sa.types.TypeEngine], str], ...] = (
     (sa.Boolean, "0"),
     (sa.Integer, "0"),
-    (sa.Numeric, "0.0"),  # Float too; NUMERIC affinity stores whole values as integers, read as float
+    (sa.Numeric, "0.0"),  # NUMERIC affinity stores whole values as integers: read them as float
+    (sa.Float, "0.0"),  # not a Numeric since SQLAlchemy 2.1; unpinned, REAL came as 15-digit text
     (sa.LargeBinary, "X''"),
 )
 _SQLITE_BATCH_ROWS = 65_536
