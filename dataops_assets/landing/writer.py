@@ -4,7 +4,8 @@ Each RECORD line is appended verbatim to a spill file, wrapped with its line num
 ``_sdc_sequence`` point back at the tap's output. When a batch is full, or the stream's SCHEMA changes,
 DuckDB reads the spill with column types taken from the SCHEMA and hands the typed rows to a sink: Parquet
 landing files for the Dagster pipeline, a staging table for the standalone target. BATCH messages skip the
-spill: DuckDB reads their files directly. Memory stays bounded by the batch, not the stream.
+spill: DuckDB reads their files directly (JSONL, Parquet, or Arrow IPC from our own SQL tap, mapped into
+memory through pyarrow). Memory stays bounded by the batch, not the stream.
 
 Validation happens in DuckDB too: a value that does not convert, or a missing key property, fails the
 batch; the batch is then bisected to name the exact line of the tap's output.
@@ -12,10 +13,12 @@ batch; the batch is then bisected to name the exact line of the tap's output.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
@@ -52,6 +55,7 @@ _MAX_RECORD_BYTES = 64 * 1024 * 1024  # a single record may be this large; DuckD
 # What a record can cause; anything else (out of memory, a full disk) is the machine's problem, not the line's.
 _RECORD_ERRORS = (duckdb.InvalidInputException, duckdb.ConversionException, duckdb.BinderException)
 _SEQUENCE_PREFIX = re.compile(rb'\{"s":(\d+),')
+BATCH_FILE_FORMATS = ("jsonl", "parquet", "arrow")  # "arrow": Arrow IPC files, see taps/sql/batch_files.py
 
 
 class BatchSink(Protocol):
@@ -169,8 +173,14 @@ class _Typing:
         return self.typed_rows(rows, received_at, batched_at)
 
     def batch_files_query(
-        self, paths: list[Path], file_format: str, line_number: int, batched_at: dt.datetime | None = None
+        self,
+        paths: list[Path],
+        file_format: str,
+        line_number: int,
+        batched_at: dt.datetime | None = None,
+        arrow_relation: str = "",
     ) -> str:
+        """The rows of a BATCH's files; Arrow IPC files are read from ``arrow_relation`` (see ``readable_by``)."""
         types = column_types(self.schema.schema)
         file_list = "[" + ", ".join(quote_literal(str(path)) for path in paths) + "]"
         if file_format == "jsonl":
@@ -181,7 +191,8 @@ class _Typing:
             )
             record = "r"
         else:
-            source = f"read_parquet({file_list}, union_by_name = true)"
+            parquet = f"read_parquet({file_list}, union_by_name = true)"
+            source = quote_identifier(arrow_relation) if file_format == "arrow" else parquet
             fields = ", ".join(
                 f"{quote_identifier(name)} := CAST({quote_identifier(name)} AS {kind})"
                 for name, kind in types.items()
@@ -207,11 +218,13 @@ class ClosedBatch:
     batch_files: list[Path] = field(default_factory=list)
     batch_format: str = "jsonl"
     batch_line: int = 0
+    arrow_relation: str = field(default_factory=lambda: f"_dataops_arrow_{uuid.uuid4().hex}")
 
     def load_into(self, sink: BatchSink) -> None:
         """Type the rows into ``sink``; a failure names the tap's line of the first bad record."""
         try:
-            sink.write(self.query(), self.number, self.typing.single_partition())
+            with self.readable_by(sink.connection):
+                sink.write(self.query(), self.number, self.typing.single_partition())
         except _RECORD_ERRORS as error:
             if self.spill_path is None:
                 raise RecordValidationError(
@@ -229,7 +242,41 @@ class ClosedBatch:
         """A SELECT of the batch's rows in the lake's columns; ``_sdc_batched_at`` is now unless given."""
         if self.spill_path is not None:
             return self.typing.spill_query(self.spill_path, self.received_at, batched_at)
-        return self.typing.batch_files_query(self.batch_files, self.batch_format, self.batch_line, batched_at)
+        return self.typing.batch_files_query(
+            self.batch_files, self.batch_format, self.batch_line, batched_at, self.arrow_relation
+        )
+
+    @contextlib.contextmanager
+    def readable_by(self, connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """While open, :meth:`query` can run on ``connection``.
+
+        DuckDB's own Arrow IPC reader is an extension that cannot be downloaded here, so Arrow files are
+        mapped into memory by pyarrow (no copy, no decoding) and shown to DuckDB as a table. Other batches
+        need nothing.
+        """
+        if self.batch_format != "arrow":
+            yield
+            return
+        connection.register(self.arrow_relation, self._mapped_arrow_files())
+        try:
+            yield
+        finally:
+            connection.unregister(self.arrow_relation)
+
+    def _mapped_arrow_files(self) -> object:
+        import pyarrow as pa  # only Arrow BATCH files need it; the standalone target starts faster without
+
+        tables = []
+        for path in self.batch_files:
+            try:
+                tables.append(pa.ipc.open_file(pa.memory_map(str(path))).read_all())
+            except (OSError, pa.ArrowInvalid) as error:
+                raise SingerProtocolError(
+                    f"BATCH file {path} is not an Arrow IPC file: {error}",
+                    stream=self.stream,
+                    line=self.batch_line,
+                ) from None
+        return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
     def discard(self) -> None:
         if self.spill_path is not None:
@@ -328,7 +375,7 @@ class StreamWriter:
                 self._close_spill()
 
     def write_batch_files(self, message: BatchMessage, line_number: int) -> None:
-        """A singer-sdk BATCH: DuckDB reads its JSONL (optionally gzipped) or Parquet files directly."""
+        """A singer-sdk BATCH: DuckDB reads its JSONL (optionally gzipped), Parquet or Arrow IPC files."""
         if self.schema is None:
             raise SingerProtocolError(
                 "BATCH before any SCHEMA for its stream", stream=self.stream, line=line_number
@@ -336,9 +383,9 @@ class StreamWriter:
         self._close_spill()
         paths = [_local_path(url, self.stream, line_number) for url in message.manifest]
         file_format = str(message.encoding.get("format", "jsonl")).lower()
-        if file_format not in {"jsonl", "parquet"}:
+        if file_format not in BATCH_FILE_FORMATS:
             raise SingerProtocolError(
-                f"BATCH format {file_format!r} is not supported (jsonl or parquet)",
+                f"BATCH format {file_format!r} is not supported ({', '.join(BATCH_FILE_FORMATS)})",
                 stream=self.stream,
                 line=line_number,
             )

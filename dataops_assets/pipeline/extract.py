@@ -198,10 +198,12 @@ def _tap_config(
 ) -> dict[str, Any]:
     config = dict(source.config)
     if source.tap == SQL_TAP:
-        # its Parquet BATCH files then live, and are removed, with the run's staging folder; files of one
-        # landing batch each let the tap read the next while this process types the last
+        # its BATCH files then live, and are removed, with the run's staging folder; files of one landing
+        # batch each let the tap read the next while this process types the last; Arrow IPC files cost
+        # the tap a twentieth of Parquet's writing time and are mapped, not decoded, here
         config.setdefault("batch_dir", str(tap_dir / "batches"))
         config.setdefault("batch_rows", batch_rows)
+        config.setdefault("batch_file_format", "arrow")
     if source.stream_maps is not None:
         config["stream_maps"] = source.stream_maps
     if source.stream_map_config is not None:

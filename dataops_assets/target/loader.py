@@ -10,6 +10,7 @@ which bounds memory and disk.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import tempfile
@@ -179,6 +180,15 @@ class TargetLoader:
             return False
         batched_at = dt.datetime.now(dt.UTC)
         marker = f"_sdc_batched_at = TIMESTAMPTZ {quote_literal(batched_at.isoformat())}"
+        with contextlib.ExitStack() as readable:
+            for load in loads:
+                for batch in load.batches:
+                    readable.enter_context(batch.readable_by(self.connection))
+            return self._insert_in_one_transaction(loads, batched_at, marker)
+
+    def _insert_in_one_transaction(
+        self, loads: list[_StreamLoad], batched_at: dt.datetime, marker: str
+    ) -> bool:
         self.connection.execute("BEGIN TRANSACTION")
         try:
             ensure_bookkeeping(self.connection)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -36,6 +37,7 @@ class SingerOutput:
     raw_records: dict[str, list[str]] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     batches: int = 0
+    batch_formats: set[str] = field(default_factory=set)
 
     def ids(self, stream: str) -> list[int]:
         return [record["id"] for record in self.records.get(stream, [])]
@@ -89,6 +91,7 @@ def sync(
             assert arrow, "BATCH messages only on the columnar path"
             output.records.setdefault(message["stream"], []).extend(batch_records(message))
             output.batches += 1
+            output.batch_formats.add(message["encoding"]["format"])
         elif message["type"] == "STATE":
             output.state = message["value"]
     assert (output.batches > 0) == (arrow and any(output.records.values()))
@@ -100,10 +103,15 @@ def sync(
 
 
 def batch_records(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """A BATCH's Parquet rows as the JSON path prints them (date-times as UTC ISO text, decimals exact)."""
+    """A BATCH's rows as the JSON path prints them (date-times as UTC ISO text, decimals exact)."""
     records = []
     for url in message["manifest"]:
-        for row in pq.read_table(url.removeprefix("file://")).to_pylist():
+        path = url.removeprefix("file://")
+        if message["encoding"]["format"] == "arrow":
+            table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+        else:
+            table = pq.read_table(path)
+        for row in table.to_pylist():
             records.append({name: json_value(value) for name, value in row.items()})
     return records
 
@@ -215,6 +223,24 @@ def test_full_table_emits_every_row_with_exact_decimals_and_utc_times(
     ):
         assert f'"unit_price":{stored[record["id"]]}' in line  # two decimals in the JSON text, no float noise
     assert output.bookmark("products") is None
+
+
+def test_arrow_ipc_batch_files_hold_what_parquet_ones_do(
+    demo: DemoDataset, demo_catalog: dict[str, Any], tmp_path: Path
+) -> None:
+    """dataops' own pipeline asks for Arrow IPC files; they must carry the very rows and types of Parquet."""
+    catalog = select(demo_catalog, {"products": None, "orders": "updated_at"})
+    outputs = {}
+    for file_format in ("parquet", "arrow"):
+        config = {"sqlalchemy_url": f"sqlite:///{demo.sqlite_path}", "batch_file_format": file_format}
+        (tmp_path / file_format).mkdir()
+        outputs[file_format] = sync(tmp_path / file_format, config, catalog, arrow=True)
+        assert outputs[file_format].batch_formats == {file_format}
+        assert {path.suffix for path in (tmp_path / file_format / "batches").iterdir()} == {f".{file_format}"}
+
+    assert outputs["arrow"].records == outputs["parquet"].records
+    assert len(outputs["arrow"].records["orders"]) == demo.counts["orders"]
+    assert outputs["arrow"].state == outputs["parquet"].state
 
 
 @pytest.mark.parametrize("arrow", [False, True], ids=["records", "arrow"])

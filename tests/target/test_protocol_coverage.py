@@ -198,12 +198,17 @@ def test_activate_version_soft_deletes_rows_of_older_versions(tmp_path: Path) ->
     assert query(tmp_path, "SELECT id FROM t.full") == [(3,)]
 
 
-def test_batch_messages_load_jsonl_gzip_and_parquet_files(tmp_path: Path) -> None:
+def test_batch_messages_load_jsonl_gzip_parquet_and_arrow_files(tmp_path: Path) -> None:
     jsonl = tmp_path / "batch-1.jsonl.gz"
     with gzip.open(jsonl, "wt") as handle:
         handle.writelines(json.dumps({"id": i, "name": f"n{i}"}) + "\n" for i in range(3))
     parquet = tmp_path / "batch-2.parquet"
     pq.write_table(pa.table({"id": [3, 4], "name": ["n3", "n4"]}), parquet)
+    # Arrow IPC: what tap-dataops-sql writes for dataops' own pipeline
+    arrow_files = [tmp_path / "batch-3.arrow", tmp_path / "batch-4.arrow"]
+    for path, ids in zip(arrow_files, ([5, 6], [7]), strict=True):
+        with pa.ipc.new_file(path, pa.schema({"id": pa.int64(), "name": pa.string()})) as writer:
+            writer.write_table(pa.table({"id": ids, "name": [f"n{i}" for i in ids]}))
     props = {"id": {"type": "integer"}, "name": {"type": "string"}}
     load(
         tmp_path,
@@ -221,6 +226,12 @@ def test_batch_messages_load_jsonl_gzip_and_parquet_files(tmp_path: Path) -> Non
                 "encoding": {"format": "parquet"},
                 "manifest": [parquet.as_uri()],
             },
+            {
+                "type": "BATCH",
+                "stream": "batched",
+                "encoding": {"format": "arrow", "compression": None},
+                "manifest": [path.as_uri() for path in arrow_files],
+            },
             record("batched", {"id": 0, "name": "updated"}),
         ],
     )
@@ -230,6 +241,31 @@ def test_batch_messages_load_jsonl_gzip_and_parquet_files(tmp_path: Path) -> Non
         (2, "n2"),
         (3, "n3"),
         (4, "n4"),
+        (5, "n5"),
+        (6, "n6"),
+        (7, "n7"),
+    ]
+
+
+def test_an_arrow_batch_file_that_is_not_arrow_names_its_line_and_commits_nothing(tmp_path: Path) -> None:
+    broken = tmp_path / "batch-1.arrow"
+    pq.write_table(pa.table({"id": [1]}), broken)  # Parquet under an Arrow name
+    messages = [
+        schema("batched", {"id": {"type": "integer"}}, ["id"]),
+        record("batched", {"id": 0}),
+        {
+            "type": "BATCH",
+            "stream": "batched",
+            "encoding": {"format": "arrow"},
+            "manifest": [broken.as_uri()],
+        },
+    ]
+    with pytest.raises(
+        SingerProtocolError, match=r"stream 'batched', line 3: BATCH file .* is not an Arrow IPC"
+    ):
+        load(tmp_path, messages, batch_size_rows=10)
+    assert query(tmp_path, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'batched'") == [
+        (0,)
     ]
 
 

@@ -1,7 +1,8 @@
 """Incremental reads bounded by ``[start, end)`` on the replication key, pushed down into SQL.
 
-Where an ADBC driver exists (SQLite, PostgreSQL) rows travel as Arrow columns into Parquet files announced
-by BATCH messages, never as Python dicts; every other database goes row by row through SQLAlchemy.
+Where an ADBC driver exists (SQLite, PostgreSQL) rows travel as Arrow columns into Parquet (or Arrow IPC)
+files announced by BATCH messages, never as Python dicts; every other database goes row by row through
+SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from dataops_assets.taps.sql.arrow_reader import (
     read_batches,
     select_for_arrow,
 )
+from dataops_assets.taps.sql.batch_files import write_batch_files
 from dataops_assets.taps.sql.connector import DataopsSQLConnector
-from dataops_assets.taps.sql.parquet_batches import write_parquet_files
 
 DEFAULT_BATCH_ROWS = 1_000_000
 
@@ -76,12 +77,12 @@ class DataopsSQLStream(SQLStream):
         return value
 
     def get_batch_config(self, config: Mapping[str, Any]) -> BatchConfig | None:
-        """Parquet BATCH files when the columnar path applies, else the SDK's choice (RECORD messages)."""
+        """Parquet (or Arrow IPC) BATCH files when the columnar path applies, else the SDK's choice (RECORD)."""
         if not self._uses_arrow(config):
             return super().get_batch_config(config)
         root = config.get("batch_dir") or tempfile.mkdtemp(prefix="tap-dataops-sql-")
         return BatchConfig(
-            encoding=BaseBatchFileEncoding(format="parquet"),
+            encoding=BaseBatchFileEncoding(format=str(config.get("batch_file_format") or "parquet")),
             storage=StorageTarget(root=Path(root).resolve().as_uri()),
             batch_size=int(config.get("batch_rows") or DEFAULT_BATCH_ROWS),
         )
@@ -89,7 +90,7 @@ class DataopsSQLStream(SQLStream):
     def get_batches(
         self, batch_config: BatchConfig, context: Context | None = None
     ) -> Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
-        """Read the stream's query through ADBC into Parquet files, one BATCH (then STATE) per file.
+        """Read the stream's query through ADBC into files, one BATCH (then STATE) per file.
 
         Rows are read in table order, not sorted on the replication key: sorting a large table costs the
         database more than the whole copy. So the bookmark cannot advance file by file; it moves once, to
@@ -107,12 +108,13 @@ class DataopsSQLStream(SQLStream):
         )
         query = self.apply_query_filters(select_for_arrow(table, engine.dialect.name), table, context=context)
         key = self.replication_key if self.replication_method == "INCREMENTAL" else None
-        files = write_parquet_files(
+        files = write_batch_files(
             read_ahead(read_batches(engine, query.order_by(None))),
             Path(batch_config.storage.root.removeprefix("file://")),
             prefix=f"{self.name}-{self._initialized_at}",
             rows_per_file=batch_config.batch_size,
             replication_key=key,
+            file_format=batch_config.encoding.format,
         )
         newest: Any = None
         with self.get_record_counter() as counter:

@@ -58,12 +58,21 @@ class TapDataopsSQL(SQLTap):
             "batch_rows",
             th.IntegerType,
             default=1_000_000,
-            description="Rows per Parquet BATCH file on the fast path; a STATE follows every file.",
+            description="Rows per BATCH file on the fast path; a STATE follows every file.",
+        ),
+        th.Property(
+            "batch_file_format",
+            th.StringType,
+            allowed_values=["parquet", "arrow"],
+            default="parquet",
+            description="Files of the fast path's BATCH messages: parquet, which any BATCH-aware target "
+            "reads, or arrow (Arrow IPC, uncompressed: about 20x cheaper to write, read by dataops' own "
+            "pipeline and target-dataops only). dataops' pipeline asks for arrow.",
         ),
         th.Property(
             "batch_dir",
             th.StringType,
-            description="Folder for the fast path's Parquet files (default: a new temporary folder). The "
+            description="Folder for the fast path's BATCH files (default: a new temporary folder). The "
             "loader reads them; dataops' own pipeline points this into its staging area and removes it.",
         ),
     ).to_dict()
