@@ -102,6 +102,7 @@ def test_demo_shop_lands_the_same_on_both_paths(tmp_path: Path) -> None:
         window = ExtractionWindow(dt.date(2024, 1, 10), dt.date(2024, 1, 13))
         extract_and_load(root, source, window=window)
 
+    assert column_types(lakes[True], "products")["unit_price"] == "DECIMAL(38,2)"  # NUMERIC(10,2), exact
     for table in DEMO_STREAMS:
         assert column_types(lakes[True], table) == column_types(lakes[False], table)
         expected = table_rows(lakes[False], table)
@@ -211,8 +212,10 @@ def test_postgres_types_land_the_same_on_both_paths(
             table.drop(connection, checkfirst=True)
         engine.dispose()
     assert column_types(lakes[True], unique_name) == column_types(lakes[False], unique_name)
+    assert column_types(lakes[True], unique_name)["price"] == "DECIMAL(38,2)"
     expected = table_rows(lakes[False], unique_name)
     assert len(expected) == 300
+    assert sorted(row[1] for row in expected) == sorted(row["price"] for row in rows)
     # JSONB is JSON text on both paths; PostgreSQL spaces it, Python's JSON does not
     documents = [index for index, column in enumerate(table.columns) if column.name == "doc"]
     assert [parsed_json(row, documents) for row in table_rows(lakes[True], unique_name)] == [

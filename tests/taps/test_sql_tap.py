@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 from dataops_assets.demo import DemoDataset, generate_demo
+from dataops_assets.lake.types import column_types
 
 TAP = Path(sys.executable).parent / "tap-dataops-sql"
 DEMO_TABLES = {"customers", "order_items", "orders", "products"}
@@ -186,6 +187,16 @@ def test_discovery_names_streams_by_table_with_primary_keys(demo_catalog: dict[s
     orders = streams["orders"]["schema"]["properties"]
     assert orders["updated_at"]["format"] == "date-time"
     assert "number" in streams["products"]["schema"]["properties"]["unit_price"]["type"]
+
+
+def test_discovery_declares_exact_decimals_with_multiple_of(demo_catalog: dict[str, Any]) -> None:
+    """NUMERIC(10, 2) says multipleOf 0.01, so the lake keeps DECIMAL; REAL and INTEGER stay as they are."""
+    properties = by_stream(demo_catalog)["products"]["schema"]["properties"]
+    assert properties["unit_price"]["multipleOf"] == 0.01
+    assert "multipleOf" not in properties["id"]
+    assert column_types({"properties": {"unit_price": properties["unit_price"]}}) == {
+        "unit_price": "DECIMAL(38, 2)"
+    }
 
 
 def test_discovery_can_be_limited_to_some_tables(demo: DemoDataset, tmp_path: Path) -> None:

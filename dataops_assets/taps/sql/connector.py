@@ -21,6 +21,7 @@ UTC_SESSION_SQL = {
     "mysql": "SET time_zone = '+00:00'",
     "mariadb": "SET time_zone = '+00:00'",
 }
+_DECIMAL_DIGITS = 38  # the most DuckDB's DECIMAL holds
 
 
 class DataopsSQLConnector(SQLConnector):
@@ -33,6 +34,20 @@ class DataopsSQLConnector(SQLConnector):
         if statement is not None:
             sa.event.listen(engine, "connect", _session_setter(statement))
         return engine
+
+    def to_jsonschema_type(self, sql_type: Any) -> dict:
+        """The SDK's JSON Schema, with ``multipleOf`` for exact decimals (NUMERIC(12, 2) -> 0.01).
+
+        Without it a money column is a plain ``number`` and lands as DOUBLE; with it the lake keeps
+        DECIMAL(38, scale), exact, as taps such as pipelinewise-tap-postgres declare it. Precisions above
+        38 digits, which DuckDB's DECIMAL cannot hold, and NUMERIC without a fractional scale stay plain numbers.
+        """
+        schema = super().to_jsonschema_type(sql_type)
+        if isinstance(sql_type, sa.Numeric) and not isinstance(sql_type, sa.Float):
+            precision, scale = sql_type.precision, sql_type.scale
+            if precision is not None and scale is not None and 0 < scale <= precision <= _DECIMAL_DIGITS:
+                schema["multipleOf"] = float(f"1e-{scale}")
+        return schema
 
     def discovered_schema(self, inspected: reflection.Inspector) -> str | None:
         """The configured schema, else the connection's default ('main', 'public', the current database)."""
