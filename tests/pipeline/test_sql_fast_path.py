@@ -174,6 +174,7 @@ def test_postgres_types_land_the_same_on_both_paths(
         sa.MetaData(),
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("price", sa.Numeric(12, 2)),
+        sa.Column("ratio", sa.Float()),  # double precision
         sa.Column("seen_at", sa.DateTime(timezone=True)),
         sa.Column("updated_at", sa.DateTime()),
         sa.Column("day", sa.Date()),
@@ -187,6 +188,7 @@ def test_postgres_types_land_the_same_on_both_paths(
         {
             "id": i,
             "price": Decimal(f"{i}.{i % 100:02d}"),
+            "ratio": i / 3 + 0.1,  # 17 significant digits to keep
             "seen_at": dt.datetime(2024, 1, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
             "updated_at": dt.datetime(2024, 1, 1) + dt.timedelta(minutes=i),
             "day": dt.date(2024, 1, 1 + i % 28),
@@ -216,6 +218,10 @@ def test_postgres_types_land_the_same_on_both_paths(
     expected = table_rows(lakes[False], unique_name)
     assert len(expected) == 300
     assert sorted(row[1] for row in expected) == sorted(row["price"] for row in rows)
+    assert column_types(lakes[True], unique_name)["ratio"] == "DOUBLE"
+    assert sorted(row[2] for row in table_rows(lakes[True], unique_name)) == sorted(
+        row["ratio"] for row in rows
+    )
     # JSONB is JSON text on both paths; PostgreSQL spaces it, Python's JSON does not
     documents = [index for index, column in enumerate(table.columns) if column.name == "doc"]
     assert [parsed_json(row, documents) for row in table_rows(lakes[True], unique_name)] == [

@@ -42,6 +42,7 @@ _SQLITE_BATCH_ROWS = 65_536
 _POSTGRES_NATIVE = (
     sa.Integer,
     sa.Numeric,
+    sa.Float,  # not a Numeric since SQLAlchemy 2.1
     sa.String,
     sa.Boolean,
     sa.DateTime,
@@ -192,10 +193,12 @@ _SQLITE_TEMPORAL: dict[type[sa.types.TypeEngine], tuple[pa.DataType, pa.DataType
 
 
 def _plain_types(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Extension types (PostgreSQL numeric and json) as their storage: Parquet readers know those."""
-    if not any(isinstance(field.type, pa.ExtensionType) for field in batch.schema):
+    """Extension types (PostgreSQL numeric and json, as arrow.opaque) as their storage, which every reader knows."""
+    if not any(isinstance(field.type, pa.BaseExtensionType) for field in batch.schema):
         return batch
-    arrays = [array.storage if isinstance(array.type, pa.ExtensionType) else array for array in batch.columns]
+    arrays = [
+        array.storage if isinstance(array.type, pa.BaseExtensionType) else array for array in batch.columns
+    ]
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
