@@ -7,12 +7,14 @@ in the live test, four runs taking turns on the lake: the slot free, one step wa
 sensor repeats the hand-over every few seconds while a slot is free. Dagster's own check guards the claim,
 so a step handed a slot twice over still runs alone.
 
-A run whose worker process died without a word (the kernel's OOM killer, ``kill -9``) keeps its status
-STARTED and its slot: every later lake write would wait behind it forever, because Dagster's default run
-launcher cannot check a worker's health. On a local instance (SQLite storage: every run worker is a process
-of this machine) the sensor looks up the pid each run worker logs when it starts; a run holding a pool slot
-whose worker is gone is marked failed, saying so, and its slots are freed. The lake is consistent either
-way: its writes are transactions, and the killed one never committed.
+A run worker killed without a word (the kernel's OOM killer, ``kill -9``) is marked failed by the code
+server that started it, and the daemon's run monitoring then frees its slots (``run_monitoring`` in
+``dagster.yaml``). When that code server is gone too (killed with it, or restarted), nobody notices: the run
+stays STARTED and holds its slot, and every later lake write waits behind it forever, because Dagster's
+default run launcher cannot check a worker's health. On a local instance (SQLite storage: every run worker
+is a process of this machine) the sensor looks up the pid each run worker logs when it starts; a run
+holding a pool slot whose worker is gone is marked failed, saying so, and its slots are freed. The lake is
+consistent either way: its writes are transactions, and the killed one never committed.
 """
 
 import os

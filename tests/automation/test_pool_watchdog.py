@@ -96,10 +96,10 @@ def test_a_run_whose_worker_was_killed_gives_its_lake_slot_back() -> None:
         assert storage.claim_concurrency_slot(LAKE_POOL, "run-next", "load_web").is_claimed
 
 
-def test_the_project_instance_frees_slots_of_a_run_force_terminated_after_its_worker_died(
+def test_the_project_instance_frees_the_slots_of_a_run_that_ended_holding_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The shared-instance path: *Force termination* in the UI, then the daemon's run monitoring."""
+    """A killed worker's run is failed by its code server (or force-terminated in the UI); then this."""
     shutil.copy(REPOSITORY / "dagster_home/dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert "MONITORING" in instance.get_required_daemon_types()
@@ -107,7 +107,7 @@ def test_the_project_instance_frees_slots_of_a_run_force_terminated_after_its_wo
         storage.set_concurrency_slots(LAKE_POOL, 1)
         run = create_run_for_test(instance, job_name="ingest_shop", status=dg.DagsterRunStatus.STARTED)
         assert storage.claim_concurrency_slot(LAKE_POOL, run.run_id, "load_shop").is_claimed
-        instance.report_run_canceled(run, message="force-terminated in the UI")  # what the UI's button does
+        instance.report_run_failed(run)  # what its code server does when the worker process dies
         later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
         monkeypatch.setattr(concurrency_monitoring, "get_current_datetime", lambda: later)
 

@@ -10,13 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import os
+import signal
 import sqlite3
 import time
 from typing import Any
 
+import dagster as dg
 import duckdb
 import pytest
 from live_dagster import LAUNCH_RUN, LOCATION, REPOSITORY_NAME, LiveDagster
+
+from dataops_assets.assets.sources import LAKE_POOL
+from dataops_assets.automation.pool_watchdog import run_worker_pid
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("live")]
 
@@ -318,3 +324,40 @@ def test_the_lake_holds_exactly_the_rows_of_the_partitions_that_ran(
             "SELECT count(*) FROM raw_web.events WHERE event_id LIKE 'evt-live-%'"
         ).fetchone()
         assert live_rows == (3,)
+
+
+def test_a_run_killed_while_it_holds_the_lake_gives_it_back_and_the_next_run_succeeds(
+    live_dagster: LiveDagster, session: dict[str, Any]
+) -> None:
+    """``kill -9`` of a run worker in the middle of dbt: the run fails, its lake slot comes back, the next runs."""
+    live = live_dagster
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY_NAME}
+
+    def launch(job: str, day: str) -> str:
+        launched = live.graphql(
+            LAUNCH_RUN,
+            params={
+                "selector": {**selector, "jobName": job},
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+            },
+        )["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return str(launched["run"]["runId"])
+
+    with dg.DagsterInstance.from_config(str(live.home)) as instance:
+        doomed = launch("elt_all", "2024-02-25")
+
+        def holds_the_lake_in_dbt() -> int | None:
+            slots = instance.event_log_storage.get_concurrency_info(LAKE_POOL).claimed_slots
+            if any(slot.run_id == doomed and slot.step_key.startswith("dbt") for slot in slots):
+                return run_worker_pid(instance, doomed)
+            return None
+
+        pid = wait_until(live, "the run's dbt step to hold the lake", holds_the_lake_in_dbt, 240)
+        os.kill(pid, signal.SIGKILL)
+
+    killed = wait_until(live, "the killed run to be failed", lambda: finished(live, doomed), 120)
+    assert killed["status"] == "FAILURE"
+    after = launch("ingest_shop", "2024-02-26")
+    done = wait_until(live, "the run after the killed one", lambda: finished(live, after), 240)
+    assert done["status"] == "SUCCESS", live.logs()
