@@ -8,6 +8,7 @@ import singer_sdk.typing as th
 from singer_sdk import SQLTap
 
 from dataops_assets.taps.catalog import honor_replication_method
+from dataops_assets.taps.sql.batch_files import FILE_FORMATS
 from dataops_assets.taps.sql.stream import DataopsSQLStream
 
 
@@ -63,7 +64,7 @@ class TapDataopsSQL(SQLTap):
         th.Property(
             "batch_file_format",
             th.StringType,
-            allowed_values=["parquet", "arrow"],
+            allowed_values=list(FILE_FORMATS),
             default="parquet",
             description="Files of the fast path's BATCH messages: parquet, which any BATCH-aware target "
             "reads, or arrow (Arrow IPC, uncompressed: about 20x cheaper to write, read by dataops' own "
