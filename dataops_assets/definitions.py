@@ -11,6 +11,7 @@ import dagster as dg
 import dagster_dbt  # noqa: F401
 
 from dataops_assets.assets.sources import LAKE_POOL, build_source_assets
+from dataops_assets.automation.pool_wait import sleep_between_pool_slot_checks
 from dataops_assets.automation.pool_watchdog import pool_watchdog_sensor
 from dataops_assets.automation.schedules import ingest_job, main_job, source_schedule
 from dataops_assets.automation.sensors import dbt_automation_sensor, failure_alert_sensor, files_sensor
@@ -19,6 +20,7 @@ from dataops_assets.dbt.assets import build_dbt_assets, dbt_resource
 
 
 def build_definitions(pipeline: PipelineConfig) -> dg.Definitions:
+    sleep_between_pool_slot_checks()  # in this process: the code server's, or a run worker's
     assets: list[dg.AssetsDefinition] = []
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
