@@ -107,7 +107,12 @@ def start_target(lake: Path, stream: Path) -> TargetRun:
 
 
 def committed(lake: Path) -> dict[str, int]:
-    """What the lake holds after the process is gone (opening it replays whatever the WAL committed)."""
+    """What the lake holds after the process is gone (opening it replays whatever the WAL committed).
+
+    A target killed before it opened the lake (a slow start on a busy machine) leaves no file: nothing.
+    """
+    if not lake.exists():
+        return {"rows": 0, "distinct": 0, "max_id": 0, "logged": 0}
     with duckdb.connect(str(lake), read_only=True) as connection:
         exists = connection.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 't' AND table_name = 'items'"
