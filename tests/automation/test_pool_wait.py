@@ -45,6 +45,6 @@ def test_a_step_waiting_for_the_lake_slot_sleeps_then_runs_when_it_is_freed() ->
         assert not waiting.is_alive()
 
         assert outcome == {"success": True}
-        # Dagster's own loop spun here: 2.7 s of CPU in the 4 s (measured). Sleeping between its checks
+        # Dagster's own loop spun here: 2.7-4.0 s of CPU in the 4 s (measured). Sleeping between its checks
         # (after 1 s, then backing off), the run's start-up included, took 0.2 s.
         assert cpu_while_waiting < 1.0, f"{cpu_while_waiting:.2f} s of CPU while waiting 4 s"
