@@ -26,6 +26,7 @@ SCREENSHOT = REPOSITORY / "docs/asset-graph.png"
 SHOP_STREAMS = ["customers", "products", "orders", "order_items"]
 STAGING_INPUTS = [*(["lake", "shop", stream] for stream in SHOP_STREAMS), ["lake", "web", "events"]]
 MART = ["marts", "customer_lifetime_value"]
+IMPLICIT_WAIT_S = 30
 STAGING = [*(["staging", f"stg_shop__{stream}"] for stream in SHOP_STREAMS), ["staging", "stg_web__events"]]
 LATEST_MATERIALIZATION = """
 query($key: AssetKeyInput!) {
@@ -67,7 +68,7 @@ def browser() -> Iterator[Any]:
     ]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.implicitly_wait(30)
+    driver.implicitly_wait(IMPLICIT_WAIT_S)
     try:
         yield driver
     finally:
@@ -90,11 +91,31 @@ def wait_for(what: str, check: Any, timeout: float, live: LiveDagster) -> Any:
     raise AssertionError(f"timed out waiting for {what}\n{live.logs()}")
 
 
+def dismiss_welcome(browser: Any) -> None:
+    """Dismiss the UI's "join the community" dialog, as a new user would, if it is open.
+
+    It comes up on some page of a fresh browser profile, sometimes after the page has rendered, and
+    while it is open it takes every click. Looked for without the implicit wait: usually it is not there.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    browser.implicitly_wait(0)
+    try:
+        for button in browser.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
+            button.click()
+    except WebDriverException:
+        pass  # it closed by itself, or re-rendered: the next attempt looks again
+    finally:
+        browser.implicitly_wait(IMPLICIT_WAIT_S)
+
+
 def click(browser: Any, xpath: str) -> bool:
     """Click once the page has settled: React re-renders replace elements found a moment before."""
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
 
+    dismiss_welcome(browser)
     try:
         button = browser.find_element(By.XPATH, xpath)
         if not button.is_enabled():
@@ -109,10 +130,8 @@ def test_the_lineage_shows_every_layer_and_its_edges(live_dagster: LiveDagster, 
     from selenium.webdriver.common.by import By
 
     browser.get(f"{live_dagster.url}/asset-groups")
-    # the first visit asks to join the community; dismiss it as a new user would
-    for button in browser.find_elements(By.XPATH, "//button[normalize-space()='Skip']"):
-        button.click()
-    assert browser.title == "Global asset lineage"
+    wait_for("the lineage page", lambda: browser.title == "Global asset lineage", 60, live_dagster)
+    dismiss_welcome(browser)
     graph = wait_for(
         "the four layers in the lineage",
         lambda: [
