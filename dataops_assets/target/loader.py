@@ -178,17 +178,15 @@ class TargetLoader:
         """
         if any(not self._insertable(load) for load in loads):
             return False
-        batched_at = dt.datetime.now(dt.UTC)
-        marker = f"_sdc_batched_at = TIMESTAMPTZ {quote_literal(batched_at.isoformat())}"
         with contextlib.ExitStack() as readable:
             for load in loads:
                 for batch in load.batches:
                     readable.enter_context(batch.readable_by(self.connection))
-            return self._insert_in_one_transaction(loads, batched_at, marker)
+            return self._insert_in_one_transaction(loads)
 
-    def _insert_in_one_transaction(
-        self, loads: list[_StreamLoad], batched_at: dt.datetime, marker: str
-    ) -> bool:
+    def _insert_in_one_transaction(self, loads: list[_StreamLoad]) -> bool:
+        batched_at = dt.datetime.now(dt.UTC)
+        marker = f"_sdc_batched_at = TIMESTAMPTZ {quote_literal(batched_at.isoformat())}"
         self.connection.execute("BEGIN TRANSACTION")
         try:
             ensure_bookkeeping(self.connection)
