@@ -1,7 +1,7 @@
 """JSON Schema (as Singer taps send it) -> DuckDB column types.
 
 The mapping is the contract between taps and dbt, listed in the README:
-integer -> BIGINT; number -> DOUBLE, or DECIMAL(38, s) when ``multipleOf`` is a power of ten such as 0.01
+integer -> BIGINT; number -> DOUBLE, or DECIMAL(38, s) when ``multipleOf`` is a power of ten such as 0.01 or 1
 (money without float drift); boolean -> BOOLEAN; string -> VARCHAR, with ``format`` date-time -> TIMESTAMPTZ,
 date -> DATE, time -> TIME; object with properties -> STRUCT; object without properties, or a union of
 different types -> JSON; array -> LIST of its items' type.
@@ -96,7 +96,7 @@ def _union_type(options: Any) -> str:
 def _number_type(schema: dict[str, Any]) -> str:
     """DECIMAL when the schema promises a fixed number of decimal places, else DOUBLE."""
     multiple_of = schema.get("multipleOf")
-    if isinstance(multiple_of, int | float) and 0 < multiple_of < 1:
+    if isinstance(multiple_of, int | float) and 0 < multiple_of <= 1:
         scale = -math.log10(multiple_of)
         if math.isclose(scale, round(scale), abs_tol=1e-9) and round(scale) <= 18:
             return f"DECIMAL({_DECIMAL_PRECISION}, {round(scale)})"

@@ -31,6 +31,7 @@ SCALARS: list[tuple[dict[str, Any], st.SearchStrategy[Any]]] = [
     ({"type": "integer"}, st.integers(min_value=-(2**63), max_value=2**63 - 1)),
     ({"type": "number"}, st.floats(allow_nan=False, allow_infinity=False, width=64)),
     ({"type": "number", "multipleOf": 0.01}, st.decimals(min_value=-(10**12), max_value=10**12, places=2)),
+    ({"type": "number", "multipleOf": 1}, st.integers(min_value=-(10**37), max_value=10**37)),  # NUMERIC(38)
     ({"type": "boolean"}, st.booleans()),
     ({"type": "string"}, st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)),
     ({"type": "string", "format": "date"}, st.dates(min_value=dt.date(1, 1, 1))),

@@ -174,6 +174,7 @@ def test_postgres_types_land_the_same_on_both_paths(
         sa.MetaData(),
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("price", sa.Numeric(12, 2)),
+        sa.Column("account", sa.Numeric(20)),  # wider than BIGINT, more digits than a DOUBLE keeps
         sa.Column("ratio", sa.Float()),  # double precision
         sa.Column("seen_at", sa.DateTime(timezone=True)),
         sa.Column("updated_at", sa.DateTime()),
@@ -188,6 +189,7 @@ def test_postgres_types_land_the_same_on_both_paths(
         {
             "id": i,
             "price": Decimal(f"{i}.{i % 100:02d}"),
+            "account": Decimal(10**19 + i),
             "ratio": i / 3 + 0.1,  # 17 significant digits to keep
             "seen_at": dt.datetime(2024, 1, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
             "updated_at": dt.datetime(2024, 1, 1) + dt.timedelta(minutes=i),
@@ -218,8 +220,13 @@ def test_postgres_types_land_the_same_on_both_paths(
     expected = table_rows(lakes[False], unique_name)
     assert len(expected) == 300
     assert sorted(row[1] for row in expected) == sorted(row["price"] for row in rows)
+    assert column_types(lakes[True], unique_name)["account"] == "DECIMAL(38,0)"
+    for lake in lakes.values():
+        assert sorted(row[2] for row in table_rows(lake, unique_name)) == sorted(
+            row["account"] for row in rows
+        )
     assert column_types(lakes[True], unique_name)["ratio"] == "DOUBLE"
-    assert sorted(row[2] for row in table_rows(lakes[True], unique_name)) == sorted(
+    assert sorted(row[3] for row in table_rows(lakes[True], unique_name)) == sorted(
         row["ratio"] for row in rows
     )
     # JSONB is JSON text on both paths; PostgreSQL spaces it, Python's JSON does not

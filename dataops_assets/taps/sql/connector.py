@@ -36,17 +36,18 @@ class DataopsSQLConnector(SQLConnector):
         return engine
 
     def to_jsonschema_type(self, sql_type: Any) -> dict:
-        """The SDK's JSON Schema, with ``multipleOf`` for exact decimals (NUMERIC(12, 2) -> 0.01).
+        """The SDK's JSON Schema, with ``multipleOf`` for exact decimals (NUMERIC(12, 2) -> 0.01, NUMERIC(20) -> 1).
 
-        Without it a money column is a plain ``number`` and lands as DOUBLE; with it the lake keeps
-        DECIMAL(38, scale), exact, as taps such as pipelinewise-tap-postgres declare it. Precisions above
-        38 digits, which DuckDB's DECIMAL cannot hold, and NUMERIC without a fractional scale stay plain numbers.
+        Without it a money column or a 20-digit identifier is a plain ``number`` and lands as DOUBLE (cents
+        and digits past the 16th lost); with it the lake keeps DECIMAL(38, scale), exact, as taps such as
+        pipelinewise-tap-postgres declare it. Precisions above 38 digits, which DuckDB's DECIMAL cannot
+        hold, and NUMERIC without a declared precision stay plain numbers.
         """
         schema = super().to_jsonschema_type(sql_type)
         if isinstance(sql_type, sa.Numeric) and not isinstance(sql_type, sa.Float):
             precision, scale = sql_type.precision, sql_type.scale
-            if precision is not None and scale is not None and 0 < scale <= precision <= _DECIMAL_DIGITS:
-                schema["multipleOf"] = float(f"1e-{scale}")
+            if precision is not None and 0 <= (scale or 0) <= precision <= _DECIMAL_DIGITS:
+                schema["multipleOf"] = float(f"1e-{scale}") if scale else 1
         return schema
 
     def discovered_schema(self, inspected: reflection.Inspector) -> str | None:
