@@ -11,6 +11,7 @@ import dagster as dg
 import dagster_dbt  # noqa: F401
 
 from dataops_assets.assets.sources import LAKE_POOL, build_source_assets
+from dataops_assets.automation.executor import run_executor
 from dataops_assets.automation.pool_wait import sleep_between_pool_slot_checks
 from dataops_assets.automation.pool_watchdog import pool_watchdog_sensor
 from dataops_assets.automation.schedules import ingest_job, main_job, source_schedule
@@ -45,9 +46,7 @@ def build_definitions(pipeline: PipelineConfig) -> dg.Definitions:
         schedules=schedules,
         sensors=sensors,
         resources={"dbt": dbt_resource(pipeline)},
-        # one process per run, not one per step: each step process re-imports the code location (seconds
-        # on a small machine), while the steps of our runs mostly wait on each other (extract, then load)
-        executor=dg.in_process_executor,
+        executor=run_executor(pipeline.runs),
     )
 
 

@@ -26,6 +26,8 @@ for index, line in enumerate(spec["lines"]):
     if spec.get("hang_at") == index:
         sys.stdout.flush()
         time.sleep(3600)
+    if spec.get("sleep_at") == index:
+        time.sleep(spec["sleep_seconds"])
     if spec.get("kill_at") == index:
         sys.stdout.flush()
         os.kill(os.getpid(), signal.SIGKILL)

@@ -274,6 +274,20 @@ class AlertSettings(_Settings):
         return value or None
 
 
+class RunSettings(_Settings):
+    """How the steps of one launched run execute (``dataops demo run`` and tests run in process regardless)."""
+
+    max_concurrent_steps: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Steps of one run at the same time. 1: they share the run's process, one after another, "
+        "and no step pays for loading the project again. More: a process per step (started from a "
+        "forkserver that has imported the project), so the extracts of different sources overlap; the "
+        "lake's writers still take turns in the duckdb_lake pool. Worth it when taps are slow (APIs).",
+    )
+
+
 class PipelineConfig(_Settings):
     """The whole declaration. Relative paths are resolved against the file's folder at load."""
 
@@ -281,6 +295,7 @@ class PipelineConfig(_Settings):
     lake: LakeSettings = LakeSettings()
     dbt: DbtSettings = DbtSettings()
     alerts: AlertSettings = AlertSettings()
+    runs: RunSettings = RunSettings()
     sources: dict[str, SourceConfig]
 
     @property
