@@ -12,16 +12,35 @@ import socket
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.version import Version
 from singer_fixtures import FAKE_TAP_TEMPLATE
 
 POSTGRES_URL = os.environ.get(
     "DATAOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 MARIADB_URL = os.environ.get("DATAOPS_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse ``--dist loadgroup`` where it does not group: the live tests would start a deployment per worker.
+
+    With pytest 9.2, pytest-xdist 3.8 stops seeing ``xdist_group`` marks (pytest-dev/pytest-xdist#1386) and
+    says nothing: each worker then ran part of the live tests against its own webserver and daemon, twice
+    the slowest setup of the suite. pyproject.toml pins pytest below 9.2 until a fixed pytest-xdist.
+    """
+    if config.getoption("dist", None) != "loadgroup":
+        return
+    pytest_version, xdist_version = Version(pytest.__version__), Version(installed_version("pytest-xdist"))
+    if pytest_version >= Version("9.2") and xdist_version <= Version("3.8.0"):
+        raise pytest.UsageError(
+            f"pytest {pytest_version} with pytest-xdist {xdist_version} does not group tests for --dist "
+            "loadgroup (pytest-dev/pytest-xdist#1386): install pytest<9.2 as pyproject.toml pins it"
+        )
 
 
 def _port_open(host: str, port: int) -> bool:
